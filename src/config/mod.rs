@@ -1,0 +1,77 @@
+//! Flume-format configuration: reading, substitution, Flume's validation rules, findings.
+//!
+//! Loading runs in the same phases as Flume: the properties files are read exactly as
+//! `java.util.Properties` reads them ([`properties`]), values are substituted as Flume 1.11
+//! does, then Flume's structural rules (`FlumeConfiguration`) decide which components of the
+//! chosen agent stand ([`spec::AgentSpec`]). Every key ignored and every component dropped is a
+//! [`Finding`]. Typed reading of each component happens when the registry builds it.
+
+pub mod finding;
+mod loader;
+pub mod props;
+pub mod spec;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub use finding::{did_you_mean, Finding, FindingKind, Origin};
+pub use props::{Prop, PropReader, Props};
+pub use spec::{AgentSpec, ComponentKind, ComponentSpec, SinkGroupSpec, SinkSpec, SourceSpec};
+
+/// Where configuration text comes from.
+#[derive(Clone, Debug)]
+pub enum ConfigSource {
+    /// A file given with `-f/--conf-file`.
+    File(PathBuf),
+    /// Text built into the binary (the default config), shown under `name` in findings.
+    Embedded {
+        /// Name used as the "file" in findings.
+        name: String,
+        /// The properties text.
+        text: String,
+    },
+}
+
+/// What to load and how to resolve it.
+#[derive(Clone, Debug, Default)]
+pub struct LoadRequest {
+    /// Config sources, merged in order (a later file's key wins, as Flume merges `-f` files).
+    pub sources: Vec<ConfigSource>,
+    /// The agent to build (`-n`).
+    pub agent: String,
+    /// `-Dname=value` pairs given on the command line, seen by `${sys:name}`.
+    pub system_properties: BTreeMap<String, String>,
+    /// `-DpropertiesImplementation=org.apache.flume.node.EnvVarResolverProperties`: a bare
+    /// `${NAME}` also resolves against the environment.
+    pub env_var_resolver: bool,
+}
+
+/// The result of loading: the chosen agent as Flume would keep it, and every finding.
+#[derive(Clone, Debug, Default)]
+pub struct Loaded {
+    /// The agent, or `None` when it is not in the config or does not start.
+    pub agent: Option<AgentSpec>,
+    /// Every problem seen, in file order where possible.
+    pub findings: Vec<Finding>,
+    /// Every agent name the config defines (for messages and `flumen check`).
+    pub agent_names: Vec<String>,
+}
+
+/// A config that cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Reads, substitutes and validates the configuration for one agent.
+pub fn load(request: &LoadRequest) -> Result<Loaded, ConfigError> {
+    loader::load(request)
+}

@@ -1,0 +1,302 @@
+//! The properties of one component and a typed reader over them.
+//!
+//! Each component's config is read through a [`PropReader`]: every getter names its Flume key
+//! and default in one place, records the key as used, and turns a bad value into a
+//! [`Finding`] (the default is then kept, as Flume does for most keys, but never silently).
+//! Keys nobody read are reported by [`PropReader::finish`] with a "did you mean".
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::finding::{did_you_mean, Finding, FindingKind, Origin};
+
+/// One configured value with the place it was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prop {
+    /// The value after escapes and substitution.
+    pub value: String,
+    /// The full key as written, e.g. `a1.sources.r1.port`.
+    pub full_key: String,
+    /// Where it was written.
+    pub origin: Origin,
+}
+
+/// The properties of one component, keyed relative to the component
+/// (`a1.sources.r1.port` is stored as `port`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Props {
+    map: BTreeMap<String, Prop>,
+}
+
+impl Props {
+    /// An empty set.
+    pub fn new() -> Self {
+        Props::default()
+    }
+
+    /// Adds or replaces one relative key.
+    pub fn insert(&mut self, key: impl Into<String>, prop: Prop) {
+        self.map.insert(key.into(), prop);
+    }
+
+    /// The value of a relative key.
+    pub fn get(&self, key: &str) -> Option<&Prop> {
+        self.map.get(key)
+    }
+
+    /// Removes and returns a relative key.
+    pub fn remove(&mut self, key: &str) -> Option<Prop> {
+        self.map.remove(key)
+    }
+
+    /// All entries, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Prop)> {
+        self.map.iter()
+    }
+
+    /// Whether there is no entry.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The entries under `prefix.` with the prefix removed (Flume's `getSubProperties`).
+    pub fn sub(&self, prefix: &str) -> Props {
+        let dotted = format!("{prefix}.");
+        let map = self
+            .map
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(&dotted).map(|rest| (rest.to_string(), v.clone())))
+            .collect();
+        Props { map }
+    }
+}
+
+/// Reads typed values from [`Props`], collecting findings and the keys it consumed.
+pub struct PropReader<'a> {
+    props: &'a Props,
+    component: &'a str,
+    used: BTreeSet<String>,
+    used_prefixes: Vec<String>,
+    findings: Vec<Finding>,
+}
+
+impl<'a> PropReader<'a> {
+    /// A reader for the component named `component` (used in messages).
+    pub fn new(props: &'a Props, component: &'a str) -> Self {
+        PropReader {
+            props,
+            component,
+            used: BTreeSet::new(),
+            used_prefixes: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    /// Marks a key as known without reading it (e.g. handled elsewhere).
+    pub fn mark_used(&mut self, key: &str) {
+        self.used.insert(key.to_string());
+    }
+
+    /// Marks every key under `prefix.` as known (pass-through groups such as `kafka.producer`).
+    pub fn mark_prefix_used(&mut self, prefix: &str) {
+        self.used_prefixes.push(format!("{prefix}."));
+    }
+
+    /// The raw entry for a key, marking it used.
+    pub fn raw(&mut self, key: &str) -> Option<&'a Prop> {
+        self.used.insert(key.to_string());
+        self.props.get(key)
+    }
+
+    /// A string value, or `None` when absent.
+    pub fn opt_string(&mut self, key: &str) -> Option<String> {
+        self.raw(key).map(|p| p.value.trim().to_string())
+    }
+
+    /// A string value with a default.
+    pub fn string(&mut self, key: &str, default: &str) -> String {
+        self.opt_string(key).unwrap_or_else(|| default.to_string())
+    }
+
+    /// A required string: absent or empty records a finding and returns `None`.
+    pub fn required_string(&mut self, key: &str) -> Option<String> {
+        match self.opt_string(key) {
+            Some(v) if !v.is_empty() => Some(v),
+            _ => {
+                self.findings.push(Finding::new(
+                    FindingKind::BadValue,
+                    None,
+                    format!("{}.{key}", self.component),
+                    format!("Required property `{key}` of `{}` is missing.", self.component),
+                ));
+                None
+            }
+        }
+    }
+
+    /// A boolean as Flume reads it (`Boolean.parseBoolean`: "true" in any case is true,
+    /// anything else false). A value that is neither true nor false is reported.
+    pub fn bool(&mut self, key: &str, default: bool) -> bool {
+        let Some(prop) = self.raw(key) else {
+            return default;
+        };
+        let v = prop.value.trim();
+        if v.eq_ignore_ascii_case("true") {
+            true
+        } else {
+            if !v.eq_ignore_ascii_case("false") {
+                self.bad_value(prop, "`true` or `false`", "false");
+            }
+            false
+        }
+    }
+
+    /// A number in `[min, max]`; a bad or out-of-range value is reported and the default kept.
+    pub fn number<T>(&mut self, key: &str, default: T, min: T, max: T) -> T
+    where
+        T: FromStr + PartialOrd + Copy + std::fmt::Display,
+    {
+        let Some(prop) = self.raw(key) else {
+            return default;
+        };
+        match prop.value.trim().parse::<T>() {
+            Ok(v) if v >= min && v <= max => v,
+            _ => {
+                let expected = format!("a whole number from {min} to {max}");
+                self.bad_value(prop, &expected, &default.to_string());
+                default
+            }
+        }
+    }
+
+    /// A duration written in a unit (Flume writes seconds or milliseconds as bare numbers).
+    pub fn duration(&mut self, key: &str, default: Duration, unit: Duration) -> Duration {
+        let units = self.number(key, default.as_nanos() as u64 / unit.as_nanos().max(1) as u64, 0, u64::MAX / 1_000_000_000);
+        unit.saturating_mul(units.min(u32::MAX as u64) as u32)
+    }
+
+    /// One of a fixed set of words (case-insensitive); the canonical spelling is returned.
+    pub fn choice(&mut self, key: &str, default: &'static str, allowed: &[&'static str]) -> &'static str {
+        let Some(prop) = self.raw(key) else {
+            return default;
+        };
+        let v = prop.value.trim();
+        if let Some(found) = allowed.iter().find(|a| a.eq_ignore_ascii_case(v)) {
+            return found;
+        }
+        let expected = format!("one of {}", allowed.join(", "));
+        let suggestion = did_you_mean(v, allowed.iter().copied());
+        self.findings.push(
+            Finding::new(
+                FindingKind::BadValue,
+                Some(prop.origin.clone()),
+                prop.full_key.clone(),
+                format!("Value `{v}` is not valid; using `{default}`."),
+            )
+            .expected(expected)
+            .suggest(suggestion),
+        );
+        default
+    }
+
+    /// Records a bad value for `prop`; `fallback` says what is used instead.
+    pub fn bad_value(&mut self, prop: &Prop, expected: &str, fallback: &str) {
+        self.findings.push(
+            Finding::new(
+                FindingKind::BadValue,
+                Some(prop.origin.clone()),
+                prop.full_key.clone(),
+                format!(
+                    "Value `{}` is not valid; using `{fallback}`.",
+                    prop.value.trim()
+                ),
+            )
+            .expected(expected.to_string()),
+        );
+    }
+
+    /// Records a finding about this component.
+    pub fn push(&mut self, finding: Finding) {
+        self.findings.push(finding);
+    }
+
+    /// Ends reading: reports every key that no getter asked for, and returns all findings.
+    pub fn finish(self) -> Vec<Finding> {
+        let PropReader {
+            props,
+            used,
+            used_prefixes,
+            mut findings,
+            component,
+        } = self;
+        let known: Vec<&str> = used.iter().map(String::as_str).collect();
+        for (key, prop) in props.iter() {
+            if used.contains(key) || used_prefixes.iter().any(|p| key.starts_with(p.as_str())) {
+                continue;
+            }
+            let suggestion = did_you_mean(key, known.iter().copied());
+            findings.push(
+                Finding::new(
+                    FindingKind::IgnoredKey,
+                    Some(prop.origin.clone()),
+                    prop.full_key.clone(),
+                    format!("`{key}` is not a property of `{component}`; it is ignored."),
+                )
+                .suggest(suggestion),
+            );
+        }
+        findings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    fn props(entries: &[(&str, &str)]) -> Props {
+        let file: Arc<Path> = Arc::from(Path::new("test.properties"));
+        let mut p = Props::new();
+        for (i, (k, v)) in entries.iter().enumerate() {
+            p.insert(
+                *k,
+                Prop {
+                    value: v.to_string(),
+                    full_key: format!("a1.channels.c1.{k}"),
+                    origin: Origin {
+                        file: file.clone(),
+                        line: i as u32 + 1,
+                    },
+                },
+            );
+        }
+        p
+    }
+
+    #[test]
+    fn bad_number_is_reported_and_default_kept() {
+        let p = props(&[("capacity", "lots"), ("transactionCapcity", "10")]);
+        let mut r = PropReader::new(&p, "c1");
+        assert_eq!(r.number("capacity", 100u64, 1, u64::MAX), 100);
+        assert_eq!(r.number("transactionCapacity", 100u64, 1, u64::MAX), 100);
+        let findings = r.finish();
+        assert_eq!(findings.len(), 2);
+        assert_eq!(findings[0].kind, FindingKind::BadValue);
+        assert_eq!(findings[0].origin.as_ref().map(|o| o.line), Some(1));
+        assert_eq!(findings[1].kind, FindingKind::IgnoredKey);
+        assert_eq!(findings[1].suggestion.as_deref(), Some("transactionCapacity"));
+    }
+
+    #[test]
+    fn choice_is_case_insensitive_and_suggests() {
+        let p = props(&[("a", "ROUND_ROBIN"), ("b", "rnadom")]);
+        let mut r = PropReader::new(&p, "g1");
+        assert_eq!(r.choice("a", "random", &["round_robin", "random"]), "round_robin");
+        assert_eq!(r.choice("b", "round_robin", &["round_robin", "random"]), "round_robin");
+        let f = r.finish();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].suggestion.as_deref(), Some("random"));
+    }
+}
