@@ -4,4 +4,13 @@
 //! leaves a channel only when its sink has delivered it (at-least-once). See `docs/` and the
 //! README for the architecture and the Flume compatibility rules.
 
+pub mod agent;
+pub mod channel;
+pub mod cli;
 pub mod config;
+pub mod event;
+pub mod metrics;
+pub mod registry;
+pub mod serializer;
+pub mod sink;
+pub mod source;

@@ -1,1 +1,253 @@
-fn main() {}
+//! The `flumen` binary: argument parsing and glue; the work is in the library.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use flumen::agent::{self, RunOptions, Topology};
+use flumen::cli::{AgentArgs, CheckArgs, Cli, Command, ConfigArgs, GraphArgs, GraphFormat};
+use flumen::config::{self, ConfigSource, Finding, LoadRequest};
+
+/// The built-in default config (also `conf/flumen.properties`).
+const DEFAULT_CONFIG: &str = include_str!("../conf/flumen.properties");
+/// Agent name of the default config.
+const DEFAULT_AGENT: &str = "a1";
+/// Flume's switch that makes bare `${NAME}` resolve against the environment.
+const ENV_VAR_RESOLVER: &str = "org.apache.flume.node.EnvVarResolverProperties";
+
+/// Exit status: findings under --strict, or a config that cannot run.
+const EXIT_CONFIG: u8 = 2;
+/// Exit status: events were lost at shutdown.
+const EXIT_LOST: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Agent(args) => cmd_agent(args),
+        Command::Check(args) => cmd_check(args),
+        Command::Graph(args) => cmd_graph(args),
+        Command::List => {
+            for e in flumen::registry::ENTRIES {
+                println!("{:<8} {:<10} {}", e.kind.noun(), e.alias, e.doc);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("flumen: error: {error:#}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+/// Loads the config and builds the chosen agent.
+fn load(
+    args: &ConfigArgs,
+    allow_default: bool,
+) -> Result<(Option<Topology>, Vec<Finding>, String)> {
+    let system_properties = args.system_properties();
+    let env_var_resolver = system_properties
+        .get("propertiesImplementation")
+        .is_some_and(|v| v == ENV_VAR_RESOLVER);
+    let sources: Vec<ConfigSource> = if args.conf_file.is_empty() {
+        if !allow_default {
+            bail!("no config file given (-f/--conf-file)");
+        }
+        vec![ConfigSource::Embedded {
+            name: "<embedded conf/flumen.properties>".into(),
+            text: DEFAULT_CONFIG.into(),
+        }]
+    } else {
+        args.conf_file
+            .iter()
+            .cloned()
+            .map(ConfigSource::File)
+            .collect()
+    };
+    let mut request = LoadRequest {
+        sources,
+        agent: args.name.clone().unwrap_or_default(),
+        system_properties,
+        env_var_resolver,
+    };
+    if request.agent.is_empty() {
+        if args.conf_file.is_empty() {
+            request.agent = DEFAULT_AGENT.into();
+        } else {
+            let probe = config::load(&request).context("reading the config")?;
+            match probe.agent_names.as_slice() {
+                [only] => request.agent = only.clone(),
+                names => bail!(
+                    "no agent name given (-n/--name); the config defines: {}",
+                    names.join(", ")
+                ),
+            }
+        }
+    }
+    let loaded = config::load(&request).context("reading the config")?;
+    let mut findings = loaded.findings;
+    let topology = match loaded.agent {
+        Some(spec) => {
+            let (topology, more) = agent::build(&spec);
+            findings.extend(more);
+            topology
+        }
+        None => None,
+    };
+    Ok((topology, findings, request.agent))
+}
+
+fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
+    init_logging(&args.config);
+    let (topology, findings, name) = load(&args.config, true)?;
+    for f in &findings {
+        tracing::warn!("{f}");
+    }
+    if args.config.strict && !findings.is_empty() {
+        tracing::error!(
+            findings = findings.len(),
+            "Refusing to start: --strict and the config has findings."
+        );
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    }
+    let Some(topology) = topology else {
+        tracing::error!(agent = %name, "Agent has nothing to run.");
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    };
+    let options = RunOptions {
+        shutdown_timeout: Duration::from_secs_f64(args.shutdown_timeout.max(0.0)),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let outcome = runtime.block_on(async move {
+        let stop = CancellationToken::new();
+        let signals = stop.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            signals.cancel();
+        });
+        agent::run(topology, options, stop).await
+    });
+    if !outcome.lost.is_empty() {
+        let total: usize = outcome.lost.iter().map(|(_, n)| n).sum();
+        tracing::error!(
+            events = total,
+            "Shutdown lost events held in memory channels."
+        );
+        return Ok(ExitCode::from(EXIT_LOST));
+    }
+    if !outcome.failed.is_empty() {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received."),
+                _ = int.recv() => tracing::info!("SIGINT received."),
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn cmd_check(args: CheckArgs) -> Result<ExitCode> {
+    let (topology, findings, name) = load(&args.config, false)?;
+    let shape = topology.as_ref().map(|t| t.shape());
+    if args.json {
+        let findings_json: Vec<serde_json::Value> = findings
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "kind": f.kind.code(),
+                    "file": f.origin.as_ref().map(|o| o.file.display().to_string()),
+                    "line": f.origin.as_ref().map(|o| o.line),
+                    "key": f.key,
+                    "message": f.message,
+                    "expected": f.expected,
+                    "suggestion": f.suggestion,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "agent": name,
+            "topology": shape,
+            "findings": findings_json,
+        });
+        println!("{out}");
+    } else {
+        match &shape {
+            Some(shape) => print!("{}", shape.to_text()),
+            None => println!("agent {name}: nothing would run"),
+        }
+        for f in &findings {
+            println!("{f}");
+        }
+        println!("{} finding(s)", findings.len());
+    }
+    Ok(if findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn cmd_graph(args: GraphArgs) -> Result<ExitCode> {
+    let (topology, findings, name) = load(&args.config, false)?;
+    for f in &findings {
+        eprintln!("{f}");
+    }
+    if args.config.strict && !findings.is_empty() {
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    }
+    let Some(topology) = topology else {
+        bail!("agent {name} has nothing to run");
+    };
+    let shape = topology.shape();
+    match args.format {
+        GraphFormat::Mermaid => print!("{}", shape.to_mermaid()),
+        GraphFormat::Dot => print!("{}", shape.to_dot()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logging to stderr; `-Dflume.root.logger=LEVEL,appender` sets the level, as in Flume, and
+/// `RUST_LOG` overrides it.
+fn init_logging(args: &ConfigArgs) {
+    let props = args.system_properties();
+    let level = props
+        .get("flume.root.logger")
+        .and_then(|v| v.split(',').next())
+        .map(|l| l.trim().to_ascii_lowercase())
+        .map(|l| match l.as_str() {
+            "all" | "trace" => "trace".to_string(),
+            "fatal" => "error".to_string(),
+            "off" => "off".to_string(),
+            other => other.to_string(),
+        })
+        .unwrap_or_else(|| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}

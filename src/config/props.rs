@@ -66,7 +66,10 @@ impl Props {
         let map = self
             .map
             .iter()
-            .filter_map(|(k, v)| k.strip_prefix(&dotted).map(|rest| (rest.to_string(), v.clone())))
+            .filter_map(|(k, v)| {
+                k.strip_prefix(&dotted)
+                    .map(|rest| (rest.to_string(), v.clone()))
+            })
             .collect();
         Props { map }
     }
@@ -79,6 +82,7 @@ pub struct PropReader<'a> {
     used: BTreeSet<String>,
     used_prefixes: Vec<String>,
     findings: Vec<Finding>,
+    fatal: bool,
 }
 
 impl<'a> PropReader<'a> {
@@ -90,6 +94,7 @@ impl<'a> PropReader<'a> {
             used: BTreeSet::new(),
             used_prefixes: Vec::new(),
             findings: Vec::new(),
+            fatal: false,
         }
     }
 
@@ -124,11 +129,16 @@ impl<'a> PropReader<'a> {
         match self.opt_string(key) {
             Some(v) if !v.is_empty() => Some(v),
             _ => {
-                self.findings.push(Finding::new(
-                    FindingKind::BadValue,
-                    None,
-                    format!("{}.{key}", self.component),
-                    format!("Required property `{key}` of `{}` is missing.", self.component),
+                let origin = self.props.get(key).map(|p| p.origin.clone());
+                let full_key = self.full_key(key);
+                self.drop_component(Finding::new(
+                    FindingKind::DroppedComponent,
+                    origin,
+                    full_key,
+                    format!(
+                        "Required property `{key}` of `{}` is missing or empty; the component is dropped.",
+                        self.component
+                    ),
                 ));
                 None
             }
@@ -152,32 +162,71 @@ impl<'a> PropReader<'a> {
         }
     }
 
-    /// A number in `[min, max]`; a bad or out-of-range value is reported and the default kept.
-    pub fn number<T>(&mut self, key: &str, default: T, min: T, max: T) -> T
+    /// A number in `[min, max]`. A value that is not a number, or out of range, is reported and
+    /// returns `None`: Flume's `configure` throws on it and the component is dropped.
+    pub fn number<T>(&mut self, key: &str, default: T, min: T, max: T) -> Option<T>
     where
         T: FromStr + PartialOrd + Copy + std::fmt::Display,
     {
         let Some(prop) = self.raw(key) else {
-            return default;
+            return Some(default);
         };
         match prop.value.trim().parse::<T>() {
-            Ok(v) if v >= min && v <= max => v,
+            Ok(v) if v >= min && v <= max => Some(v),
             _ => {
                 let expected = format!("a whole number from {min} to {max}");
-                self.bad_value(prop, &expected, &default.to_string());
-                default
+                self.drop_component(
+                    Finding::new(
+                        FindingKind::BadValue,
+                        Some(prop.origin.clone()),
+                        prop.full_key.clone(),
+                        format!(
+                            "Value `{}` is not valid; Flume drops `{}` when configuring it.",
+                            prop.value.trim(),
+                            self.component
+                        ),
+                    )
+                    .expected(expected),
+                );
+                None
             }
         }
     }
 
-    /// A duration written in a unit (Flume writes seconds or milliseconds as bare numbers).
-    pub fn duration(&mut self, key: &str, default: Duration, unit: Duration) -> Duration {
-        let units = self.number(key, default.as_nanos() as u64 / unit.as_nanos().max(1) as u64, 0, u64::MAX / 1_000_000_000);
-        unit.saturating_mul(units.min(u32::MAX as u64) as u32)
+    /// A number of `unit`s (Flume writes seconds or milliseconds as bare numbers).
+    pub fn duration(&mut self, key: &str, default: Duration, unit: Duration) -> Option<Duration> {
+        let unit_ms = unit.as_millis().max(1) as u64;
+        let default_units = default.as_millis() as u64 / unit_ms;
+        let units = self.number(key, default_units, 0, u64::MAX / 1_000_000 / unit_ms.max(1))?;
+        Some(Duration::from_millis(units.saturating_mul(unit_ms)))
+    }
+
+    /// The full key (`a1.sources.r1.port`) for a relative key, for messages.
+    pub fn full_key(&self, key: &str) -> String {
+        match self.props.get(key) {
+            Some(p) => p.full_key.clone(),
+            None => format!("{}.{key}", self.component),
+        }
+    }
+
+    /// Records a finding that makes Flume drop this component.
+    pub fn drop_component(&mut self, finding: Finding) {
+        self.fatal = true;
+        self.findings.push(finding);
+    }
+
+    /// Whether a finding so far makes Flume drop this component.
+    pub fn is_fatal(&self) -> bool {
+        self.fatal
     }
 
     /// One of a fixed set of words (case-insensitive); the canonical spelling is returned.
-    pub fn choice(&mut self, key: &str, default: &'static str, allowed: &[&'static str]) -> &'static str {
+    pub fn choice(
+        &mut self,
+        key: &str,
+        default: &'static str,
+        allowed: &[&'static str],
+    ) -> &'static str {
         let Some(prop) = self.raw(key) else {
             return default;
         };
@@ -229,6 +278,7 @@ impl<'a> PropReader<'a> {
             used_prefixes,
             mut findings,
             component,
+            ..
         } = self;
         let known: Vec<&str> = used.iter().map(String::as_str).collect();
         for (key, prop) in props.iter() {
@@ -279,22 +329,35 @@ mod tests {
     fn bad_number_is_reported_and_default_kept() {
         let p = props(&[("capacity", "lots"), ("transactionCapcity", "10")]);
         let mut r = PropReader::new(&p, "c1");
-        assert_eq!(r.number("capacity", 100u64, 1, u64::MAX), 100);
-        assert_eq!(r.number("transactionCapacity", 100u64, 1, u64::MAX), 100);
+        assert_eq!(r.number("capacity", 100u64, 1, u64::MAX), None);
+        assert!(r.is_fatal());
+        assert_eq!(
+            r.number("transactionCapacity", 100u64, 1, u64::MAX),
+            Some(100)
+        );
         let findings = r.finish();
         assert_eq!(findings.len(), 2);
         assert_eq!(findings[0].kind, FindingKind::BadValue);
         assert_eq!(findings[0].origin.as_ref().map(|o| o.line), Some(1));
         assert_eq!(findings[1].kind, FindingKind::IgnoredKey);
-        assert_eq!(findings[1].suggestion.as_deref(), Some("transactionCapacity"));
+        assert_eq!(
+            findings[1].suggestion.as_deref(),
+            Some("transactionCapacity")
+        );
     }
 
     #[test]
     fn choice_is_case_insensitive_and_suggests() {
         let p = props(&[("a", "ROUND_ROBIN"), ("b", "rnadom")]);
         let mut r = PropReader::new(&p, "g1");
-        assert_eq!(r.choice("a", "random", &["round_robin", "random"]), "round_robin");
-        assert_eq!(r.choice("b", "round_robin", &["round_robin", "random"]), "round_robin");
+        assert_eq!(
+            r.choice("a", "random", &["round_robin", "random"]),
+            "round_robin"
+        );
+        assert_eq!(
+            r.choice("b", "round_robin", &["round_robin", "random"]),
+            "round_robin"
+        );
         let f = r.finish();
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].suggestion.as_deref(), Some("random"));

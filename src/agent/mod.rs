@@ -1,0 +1,15 @@
+//! The agent: builds the topology from an [`AgentSpec`](crate::config::AgentSpec), starts it,
+//! and stops it without losing what it acknowledged.
+//!
+//! Building follows Flume's `AbstractConfigurationProvider`: channels first, then sources and
+//! sinks wired to the channels that were built; a component whose type or config fails is
+//! dropped (a finding), a channel left with nothing connected is dropped, and an agent with no
+//! channel, or with neither sources nor sinks, does not start.
+
+mod build;
+mod run;
+pub mod topology;
+
+pub use build::build;
+pub use run::{run, RunOptions, RunOutcome};
+pub use topology::Topology;

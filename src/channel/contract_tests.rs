@@ -1,0 +1,157 @@
+//! One contract, every channel: the transactional semantics each implementation must keep.
+
+use std::time::Duration;
+
+use super::memory::{MemoryChannel, MemoryChannelConfig};
+use super::{Channel, ChannelError};
+use crate::event::Event;
+
+fn memory(capacity: usize, tx: usize) -> MemoryChannel {
+    MemoryChannel::new(
+        "c1",
+        MemoryChannelConfig {
+            capacity,
+            transaction_capacity: tx,
+            keep_alive: Duration::from_millis(50),
+            ..MemoryChannelConfig::default()
+        },
+    )
+}
+
+fn channels(capacity: usize, tx: usize) -> Vec<Box<dyn Channel>> {
+    vec![Box::new(memory(capacity, tx))]
+}
+
+fn batch(range: std::ops::Range<u32>) -> Vec<Event> {
+    range.map(|i| Event::new(i.to_string())).collect()
+}
+
+fn bodies(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.body).into_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn put_then_take_keeps_order_and_commit_removes() {
+    for ch in channels(100, 10) {
+        ch.put(batch(0..10)).await.unwrap();
+        ch.put(batch(10..15)).await.unwrap();
+        let t = ch.take(10).await.unwrap();
+        assert_eq!(bodies(t.events()), bodies(&batch(0..10)));
+        t.commit().await.unwrap();
+        let t = ch.take(10).await.unwrap();
+        assert_eq!(bodies(t.events()), bodies(&batch(10..15)));
+        t.commit().await.unwrap();
+        assert!(ch.take(10).await.unwrap().is_empty());
+        assert_eq!(ch.pending(), 0);
+    }
+}
+
+#[tokio::test]
+async fn dropped_take_rolls_back_to_the_head_in_order() {
+    for ch in channels(100, 10) {
+        ch.put(batch(0..10)).await.unwrap();
+        let first = ch.take(4).await.unwrap();
+        let second = ch.take(3).await.unwrap();
+        assert_eq!(bodies(second.events()), ["4", "5", "6"]);
+        drop(first);
+        let again = ch.take(10).await.unwrap();
+        assert_eq!(bodies(again.events()), ["0", "1", "2", "3", "7", "8", "9"]);
+        second.commit().await.unwrap();
+        again.commit().await.unwrap();
+        assert_eq!(ch.pending(), 0);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_takers_never_see_each_others_events() {
+    for ch in channels(1000, 100) {
+        ch.put(batch(0..100)).await.unwrap();
+        let a = ch.take(50).await.unwrap();
+        let b = ch.take(50).await.unwrap();
+        let mut seen: Vec<String> = bodies(a.events());
+        seen.extend(bodies(b.events()));
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 100);
+        a.commit().await.unwrap();
+        b.commit().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn oversized_batch_is_refused_clearly() {
+    for ch in channels(100, 10) {
+        let err = ch.put(batch(0..11)).await.unwrap_err();
+        assert!(matches!(
+            err,
+            ChannelError::BatchTooLarge {
+                size: 11,
+                capacity: 10,
+                ..
+            }
+        ));
+        assert!(err.to_string().contains("transactionCapacity 10"));
+        assert_eq!(ch.pending(), 0);
+    }
+}
+
+#[tokio::test]
+async fn full_channel_waits_keep_alive_then_returns_the_batch() {
+    for ch in channels(10, 10) {
+        ch.put(batch(0..8)).await.unwrap();
+        let err = ch.put(batch(8..11)).await.unwrap_err();
+        assert_eq!(err.code(), "channel_full");
+        assert_eq!(bodies(&err.into_events().unwrap()), ["8", "9", "10"]);
+        // Taken but uncommitted events still hold their room.
+        let t = ch.take(8).await.unwrap();
+        assert!(ch.put(batch(8..11)).await.is_err());
+        t.commit().await.unwrap();
+        ch.put(batch(8..11)).await.unwrap();
+        assert_eq!(ch.pending(), 3);
+    }
+}
+
+#[tokio::test]
+async fn a_waiting_put_succeeds_when_a_commit_frees_room() {
+    let ch = memory(10, 10);
+    let slow = MemoryChannel::new(
+        "c2",
+        MemoryChannelConfig {
+            capacity: 10,
+            transaction_capacity: 10,
+            keep_alive: Duration::from_secs(30),
+            ..MemoryChannelConfig::default()
+        },
+    );
+    drop(ch);
+    slow.put(batch(0..10)).await.unwrap();
+    let putter = {
+        let slow = slow.clone();
+        tokio::spawn(async move { slow.put(batch(10..15)).await })
+    };
+    let t = slow.take(10).await.unwrap();
+    t.commit().await.unwrap();
+    putter.await.unwrap().unwrap();
+    assert_eq!(slow.pending(), 5);
+}
+
+#[tokio::test]
+async fn byte_capacity_bounds_bodies() {
+    let ch = MemoryChannel::new(
+        "c1",
+        MemoryChannelConfig {
+            capacity: 100,
+            transaction_capacity: 100,
+            keep_alive: Duration::from_millis(20),
+            byte_capacity: 1000,
+            byte_capacity_buffer_percentage: 20,
+        },
+    );
+    let big = |n: usize| vec![Event::new(vec![b'x'; 100]); n];
+    ch.put(big(8)).await.unwrap();
+    assert_eq!(ch.put(big(1)).await.unwrap_err().code(), "channel_full");
+    assert_eq!(ch.put(big(9)).await.unwrap_err().code(), "never_fits");
+}

@@ -1,0 +1,373 @@
+//! `memory` channel (`org.apache.flume.channel.MemoryChannel`): a bounded in-memory queue.
+//!
+//! Capacity counts queued events plus events held by open take transactions, so the channel
+//! never holds more than `capacity` events however many sinks take from it. Byte capacity
+//! counts event bodies, as Flume does. Contents are lost when the process dies; a clean stop
+//! drains them first (see `agent`).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::{Channel, ChannelError, Take, TakeTxn};
+use crate::config::{Finding, FindingKind, PropReader};
+use crate::event::Event;
+use crate::metrics::{ChannelCounter, ChannelCounters};
+
+/// Flume's default `capacity`.
+pub const DEFAULT_CAPACITY: usize = 100;
+/// Flume's default `transactionCapacity`.
+pub const DEFAULT_TRANSACTION_CAPACITY: usize = 100;
+/// Flume's default `keep-alive`, in seconds.
+pub const DEFAULT_KEEP_ALIVE_SECS: u64 = 3;
+/// Flume's default `byteCapacityBufferPercentage`.
+pub const DEFAULT_BYTE_CAPACITY_BUFFER_PERCENTAGE: u64 = 20;
+/// Flume's "unlimited" byte capacity when `byteCapacity = 0` (about 200 GB in Flume).
+const UNLIMITED_BYTES: u64 = 200 * 1024 * 1024 * 1024;
+
+/// The resolved configuration of a memory channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoryChannelConfig {
+    /// `capacity`: most events held (queued + taken, uncommitted).
+    pub capacity: usize,
+    /// `transactionCapacity`: most events in one put or take.
+    pub transaction_capacity: usize,
+    /// `keep-alive` (seconds): how long a put waits for room.
+    pub keep_alive: Duration,
+    /// `byteCapacity` (bytes of bodies). Default: a fifth of the machine's memory (Flume uses
+    /// 80% of the JVM heap, which Flumen does not have); 0 means unlimited, as in Flume.
+    pub byte_capacity: u64,
+    /// `byteCapacityBufferPercentage`: share of byteCapacity kept free for headers.
+    pub byte_capacity_buffer_percentage: u64,
+}
+
+impl Default for MemoryChannelConfig {
+    fn default() -> Self {
+        MemoryChannelConfig {
+            capacity: DEFAULT_CAPACITY,
+            transaction_capacity: DEFAULT_TRANSACTION_CAPACITY,
+            keep_alive: Duration::from_secs(DEFAULT_KEEP_ALIVE_SECS),
+            byte_capacity: default_byte_capacity(),
+            byte_capacity_buffer_percentage: DEFAULT_BYTE_CAPACITY_BUFFER_PERCENTAGE,
+        }
+    }
+}
+
+impl MemoryChannelConfig {
+    /// Reads Flume's memory-channel keys. `None` when Flume would drop the channel.
+    pub fn from_props(r: &mut PropReader<'_>) -> Option<Self> {
+        let d = MemoryChannelConfig::default();
+        let capacity = r.number("capacity", d.capacity, 1, usize::MAX / 2)?;
+        let transaction_capacity = r.number(
+            "transactionCapacity",
+            d.transaction_capacity,
+            1,
+            usize::MAX / 2,
+        )?;
+        let keep_alive_secs = r.number("keep-alive", DEFAULT_KEEP_ALIVE_SECS, 0, 86_400 * 365)?;
+        let byte_capacity = r.number("byteCapacity", d.byte_capacity, 0, u64::MAX / 2)?;
+        let byte_capacity_buffer_percentage = r.number(
+            "byteCapacityBufferPercentage",
+            DEFAULT_BYTE_CAPACITY_BUFFER_PERCENTAGE,
+            0,
+            100,
+        )?;
+        if transaction_capacity > capacity {
+            // Flume: "Transaction Capacity of Memory Channel cannot be higher than the capacity."
+            let origin = r.raw("transactionCapacity").map(|p| p.origin.clone());
+            r.drop_component(
+                Finding::new(
+                    FindingKind::DroppedComponent,
+                    origin,
+                    r.full_key("transactionCapacity"),
+                    format!(
+                        "transactionCapacity {transaction_capacity} is higher than capacity {capacity}; Flume drops this channel."
+                    ),
+                )
+                .expected(format!("transactionCapacity <= capacity ({capacity})")),
+            );
+            return None;
+        }
+        Some(MemoryChannelConfig {
+            capacity,
+            transaction_capacity,
+            keep_alive: Duration::from_secs(keep_alive_secs),
+            byte_capacity,
+            byte_capacity_buffer_percentage,
+        })
+    }
+
+    /// Body bytes the channel admits: byteCapacity less the buffer share.
+    fn byte_limit(&self) -> u64 {
+        let total = if self.byte_capacity == 0 {
+            UNLIMITED_BYTES
+        } else {
+            self.byte_capacity
+        };
+        total / 100 * (100 - self.byte_capacity_buffer_percentage.min(100))
+    }
+}
+
+/// A fifth of physical memory (`/proc/meminfo` MemTotal), or 1 GiB when it cannot be read.
+pub fn default_byte_capacity() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    total.map(|t| t / 5).unwrap_or(1 << 30)
+}
+
+struct State {
+    queue: VecDeque<Event>,
+    /// Events taken by open transactions.
+    in_flight: usize,
+    /// Body bytes of queued plus in-flight events.
+    bytes: u64,
+    closed: bool,
+}
+
+struct Inner {
+    name: String,
+    config: MemoryChannelConfig,
+    byte_limit: u64,
+    state: Mutex<State>,
+    /// Woken when room is freed (commit of a take).
+    space: Notify,
+    /// Woken when events are queued (put, rollback).
+    data: Notify,
+    counters: ChannelCounters,
+}
+
+/// The memory channel.
+#[derive(Clone)]
+pub struct MemoryChannel {
+    inner: Arc<Inner>,
+}
+
+impl MemoryChannel {
+    /// A channel named `name` with `config`.
+    pub fn new(name: &str, config: MemoryChannelConfig) -> Self {
+        let counters = Arc::new(ChannelCounter::default());
+        counters.capacity.set(config.capacity as i64);
+        let byte_limit = config.byte_limit();
+        MemoryChannel {
+            inner: Arc::new(Inner {
+                name: name.to_string(),
+                byte_limit,
+                config,
+                state: Mutex::new(State {
+                    queue: VecDeque::new(),
+                    in_flight: 0,
+                    bytes: 0,
+                    closed: false,
+                }),
+                space: Notify::new(),
+                data: Notify::new(),
+                counters,
+            }),
+        }
+    }
+
+    /// The resolved configuration.
+    pub fn config(&self) -> &MemoryChannelConfig {
+        &self.inner.config
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock means a panic while holding it; the queue itself is still consistent
+        // because no code path panics between two mutations.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues the batch if it fits now; gives it back otherwise.
+    fn try_put(&self, events: Vec<Event>, bytes: u64) -> Result<(), Vec<Event>> {
+        let mut s = self.lock();
+        let held = s.queue.len() + s.in_flight;
+        if held + events.len() > self.config.capacity || s.bytes + bytes > self.byte_limit {
+            return Err(events);
+        }
+        s.bytes += bytes;
+        s.queue.extend(events);
+        self.counters.size.set(s.queue.len() as i64);
+        Ok(())
+    }
+}
+
+struct MemoryTake {
+    inner: Arc<Inner>,
+    bytes: u64,
+}
+
+#[async_trait]
+impl TakeTxn for MemoryTake {
+    async fn commit(self: Box<Self>, events: Vec<Event>) -> Result<(), ChannelError> {
+        let n = events.len();
+        {
+            let mut s = self.inner.lock();
+            s.in_flight -= n;
+            s.bytes -= self.bytes;
+        }
+        drop(events);
+        self.inner.counters.take_success.add(n as u64);
+        self.inner.space.notify_waiters();
+        Ok(())
+    }
+
+    fn rollback(self: Box<Self>, events: Vec<Event>) {
+        let n = events.len();
+        {
+            let mut s = self.inner.lock();
+            s.in_flight -= n;
+            for event in events.into_iter().rev() {
+                s.queue.push_front(event);
+            }
+            self.inner.counters.size.set(s.queue.len() as i64);
+        }
+        self.inner.data.notify_waiters();
+        self.inner.space.notify_waiters();
+    }
+}
+
+#[async_trait]
+impl Channel for MemoryChannel {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn type_name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn transaction_capacity(&self) -> usize {
+        self.inner.config.transaction_capacity
+    }
+
+    fn len(&self) -> usize {
+        self.inner.lock().queue.len()
+    }
+
+    fn pending(&self) -> usize {
+        let s = self.inner.lock();
+        s.queue.len() + s.in_flight
+    }
+
+    async fn put(&self, events: Vec<Event>) -> Result<(), ChannelError> {
+        let inner = &self.inner;
+        let n = events.len();
+        inner.counters.put_attempt.add(n as u64);
+        if n == 0 {
+            return Ok(());
+        }
+        let bytes: u64 = events.iter().map(|e| e.body_len() as u64).sum();
+        if n > inner.config.transaction_capacity {
+            return Err(ChannelError::BatchTooLarge {
+                channel: inner.name.clone(),
+                size: n,
+                capacity: inner.config.transaction_capacity,
+            });
+        }
+        if n > inner.config.capacity || bytes > inner.byte_limit {
+            let reason = if n > inner.config.capacity {
+                "capacity"
+            } else {
+                "byteCapacity"
+            };
+            return Err(ChannelError::NeverFits {
+                channel: inner.name.clone(),
+                size: n,
+                bytes: bytes as usize,
+                reason,
+            });
+        }
+        let deadline = Instant::now() + inner.config.keep_alive;
+        let mut events = events;
+        loop {
+            let notified = inner.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if inner.lock().closed {
+                return Err(ChannelError::Closed {
+                    channel: inner.name.clone(),
+                });
+            }
+            match inner.try_put(events, bytes) {
+                Ok(()) => {
+                    inner.counters.put_success.add(n as u64);
+                    inner.data.notify_waiters();
+                    return Ok(());
+                }
+                Err(back) => events = back,
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(ChannelError::Full {
+                    channel: inner.name.clone(),
+                    events,
+                });
+            }
+        }
+    }
+
+    async fn take(&self, max: usize) -> Result<Take, ChannelError> {
+        let inner = &self.inner;
+        let max = max.min(inner.config.transaction_capacity);
+        let (events, bytes) = {
+            let mut s = inner.lock();
+            let n = max.min(s.queue.len());
+            if n == 0 {
+                return Ok(Take::empty());
+            }
+            let events: Vec<Event> = s.queue.drain(..n).collect();
+            let bytes: u64 = events.iter().map(|e| e.body_len() as u64).sum();
+            s.in_flight += n;
+            inner.counters.size.set(s.queue.len() as i64);
+            (events, bytes)
+        };
+        inner.counters.take_attempt.add(events.len() as u64);
+        Ok(Take::new(
+            events,
+            Box::new(MemoryTake {
+                inner: inner.clone(),
+                bytes,
+            }),
+        ))
+    }
+
+    async fn wait_for_events(&self, timeout: Duration) {
+        let notified = self.inner.data.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if !self.inner.lock().queue.is_empty() {
+            return;
+        }
+        let _ = tokio::time::timeout(timeout, notified).await;
+    }
+
+    fn counters(&self) -> &ChannelCounters {
+        &self.inner.counters
+    }
+
+    fn describe(&self) -> String {
+        let c = &self.inner.config;
+        format!(
+            "capacity={} transactionCapacity={} keep-alive={}s byteCapacity={} byteCapacityBufferPercentage={}",
+            c.capacity,
+            c.transaction_capacity,
+            c.keep_alive.as_secs(),
+            c.byte_capacity,
+            c.byte_capacity_buffer_percentage
+        )
+    }
+
+    async fn stop(&self) {
+        self.inner.lock().closed = true;
+        self.inner.space.notify_waiters();
+    }
+}

@@ -1,0 +1,104 @@
+//! Command-line arguments, mirroring `flume-ng agent` (`-n`, `-f`, `-c`, `-D`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Flumen: Apache Flume's model and configuration format, rebuilt in Rust.
+#[derive(Debug, Parser)]
+#[command(name = "flumen", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run an agent (like `flume-ng agent`). Without -f, runs the built-in default config.
+    Agent(AgentArgs),
+    /// Validate a config: print the topology and every finding; exit 1 on any finding.
+    Check(CheckArgs),
+    /// Print the topology as a diagram.
+    Graph(GraphArgs),
+    /// List the component types Flumen implements.
+    List,
+}
+
+/// Options shared by every command that reads a config.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The agent to run (`-n/--name`, as in flume-ng).
+    #[arg(short = 'n', long = "name")]
+    pub name: Option<String>,
+    /// Config file(s) (`-f/--conf-file`); several are merged in order.
+    #[arg(short = 'f', long = "conf-file")]
+    pub conf_file: Vec<PathBuf>,
+    /// Flume's configuration directory (`-c/--conf`); accepted for compatibility.
+    #[arg(short = 'c', long = "conf")]
+    pub conf: Option<PathBuf>,
+    /// Java-style system properties (`-Dflume.root.logger=DEBUG,console`, ...).
+    #[arg(short = 'D', value_name = "KEY=VALUE", allow_hyphen_values = true)]
+    pub defines: Vec<String>,
+    /// Refuse to run (exit non-zero) when the config has any finding.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+impl ConfigArgs {
+    /// The `-D` pairs as a map (a bare `-Dkey` means `key=`).
+    pub fn system_properties(&self) -> BTreeMap<String, String> {
+        self.defines
+            .iter()
+            .map(|d| match d.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (d.clone(), String::new()),
+            })
+            .collect()
+    }
+}
+
+/// `flumen agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Config options.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Seconds the sinks get to drain the channels on shutdown before the rest is reported
+    /// lost.
+    #[arg(long, default_value_t = 5.0)]
+    pub shutdown_timeout: f64,
+}
+
+/// `flumen check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Config options.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Print JSON (topology and findings) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Diagram formats.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum GraphFormat {
+    /// Mermaid flowchart.
+    Mermaid,
+    /// Graphviz DOT.
+    Dot,
+}
+
+/// `flumen graph`.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Config options.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Diagram format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+    pub format: GraphFormat,
+}

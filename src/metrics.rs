@@ -1,0 +1,168 @@
+//! Per-component counters with Flume's names.
+//!
+//! Counters are plain atomics updated once per batch, never per event. Their names are the JMX
+//! attribute names of Flume's `SourceCounter`, `ChannelCounter` and `SinkCounter`, which are
+//! also the keys of Flume's JSON monitoring endpoint.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A monotonically increasing counter.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n`.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+    /// The current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A value that goes up and down (open connections, channel size).
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicI64);
+
+impl Gauge {
+    /// Sets the value.
+    pub fn set(&self, v: i64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+    /// Adds `n` (may be negative).
+    pub fn add(&self, n: i64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    /// The current value.
+    pub fn get(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Start and stop times in milliseconds since the epoch (Flume's `StartTime`, `StopTime`).
+#[derive(Debug, Default)]
+pub struct Lifetime {
+    start: AtomicU64,
+    stop: AtomicU64,
+}
+
+impl Lifetime {
+    /// Records the start now.
+    pub fn started(&self) {
+        self.start.store(now_millis(), Ordering::Relaxed);
+    }
+    /// Records the stop now.
+    pub fn stopped(&self) {
+        self.stop.store(now_millis(), Ordering::Relaxed);
+    }
+    /// `(StartTime, StopTime)`.
+    pub fn times(&self) -> (u64, u64) {
+        (
+            self.start.load(Ordering::Relaxed),
+            self.stop.load(Ordering::Relaxed),
+        )
+    }
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Flume's `SourceCounter`.
+#[derive(Debug, Default)]
+pub struct SourceCounter {
+    /// StartTime / StopTime.
+    pub lifetime: Lifetime,
+    /// EventReceivedCount: events the source read.
+    pub event_received: Counter,
+    /// EventAcceptedCount: events committed to the channel(s).
+    pub event_accepted: Counter,
+    /// AppendBatchReceivedCount.
+    pub append_batch_received: Counter,
+    /// AppendBatchAcceptedCount.
+    pub append_batch_accepted: Counter,
+    /// OpenConnectionCount.
+    pub open_connections: Gauge,
+    /// EventReadFail: input the source could not turn into events.
+    pub event_read_fail: Counter,
+    /// ChannelWriteFail: channel puts that failed (full channel, ...).
+    pub channel_write_fail: Counter,
+    /// GenericProcessingFail.
+    pub generic_processing_fail: Counter,
+}
+
+/// Flume's `ChannelCounter`.
+#[derive(Debug, Default)]
+pub struct ChannelCounter {
+    /// StartTime / StopTime.
+    pub lifetime: Lifetime,
+    /// EventPutAttemptCount.
+    pub put_attempt: Counter,
+    /// EventPutSuccessCount.
+    pub put_success: Counter,
+    /// EventTakeAttemptCount.
+    pub take_attempt: Counter,
+    /// EventTakeSuccessCount.
+    pub take_success: Counter,
+    /// ChannelSize.
+    pub size: Gauge,
+    /// ChannelCapacity.
+    pub capacity: Gauge,
+}
+
+impl ChannelCounter {
+    /// ChannelFillPercentage as Flume computes it (size / capacity × 100).
+    pub fn fill_percentage(&self) -> f64 {
+        let capacity = self.capacity.get();
+        if capacity == 0 {
+            return f64::MAX;
+        }
+        self.size.get() as f64 * 100.0 / capacity as f64
+    }
+}
+
+/// Flume's `SinkCounter`.
+#[derive(Debug, Default)]
+pub struct SinkCounter {
+    /// StartTime / StopTime.
+    pub lifetime: Lifetime,
+    /// ConnectionCreatedCount (files opened, for file sinks).
+    pub connection_created: Counter,
+    /// ConnectionClosedCount.
+    pub connection_closed: Counter,
+    /// ConnectionFailedCount.
+    pub connection_failed: Counter,
+    /// BatchEmptyCount.
+    pub batch_empty: Counter,
+    /// BatchUnderflowCount.
+    pub batch_underflow: Counter,
+    /// BatchCompleteCount.
+    pub batch_complete: Counter,
+    /// EventDrainAttemptCount.
+    pub drain_attempt: Counter,
+    /// EventDrainSuccessCount.
+    pub drain_success: Counter,
+    /// EventWriteFail.
+    pub event_write_fail: Counter,
+    /// ChannelReadFail.
+    pub channel_read_fail: Counter,
+}
+
+/// Shared handle types.
+pub type SourceCounters = Arc<SourceCounter>;
+/// Shared handle types.
+pub type ChannelCounters = Arc<ChannelCounter>;
+/// Shared handle types.
+pub type SinkCounters = Arc<SinkCounter>;

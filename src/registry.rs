@@ -1,0 +1,203 @@
+//! The component registry: Flume type names and Java class names → Flumen builders.
+//!
+//! One table, one line per component: it resolves `type` values (aliases case-insensitively,
+//! as Flume's factories do; class names exactly), feeds "did you mean" and `flumen check`, and
+//! knows which Flume components Flumen does not implement so they are reported by name.
+
+use crate::channel::memory::{MemoryChannel, MemoryChannelConfig};
+use crate::channel::ChannelRef;
+use crate::config::{did_you_mean, ComponentKind, PropReader};
+use crate::sink::file_roll::{FileRollConfig, FileRollSink};
+use crate::sink::logger::LoggerSink;
+use crate::sink::null::NullSink;
+use crate::sink::Sink;
+use crate::source::netcat::{NetcatConfig, NetcatSource};
+use crate::source::seq::{SeqConfig, SeqSource};
+use crate::source::Source;
+use std::sync::Arc;
+
+/// A component built from its config, not yet started.
+pub enum Built {
+    /// A source.
+    Source(Box<dyn Source>),
+    /// A channel.
+    Channel(ChannelRef),
+    /// A sink.
+    Sink(Box<dyn Sink>),
+}
+
+/// Builds a component from its properties; `None` when its config makes Flume drop it (the
+/// reasons are findings in the reader).
+pub type BuildFn = fn(name: &str, props: &mut PropReader<'_>) -> Option<Built>;
+
+/// One implemented component type.
+pub struct Entry {
+    /// Source, channel or sink.
+    pub kind: ComponentKind,
+    /// Flume's short type name.
+    pub alias: &'static str,
+    /// Flume's Java class names that mean this type.
+    pub classes: &'static [&'static str],
+    /// One line of documentation.
+    pub doc: &'static str,
+    /// The builder.
+    pub build: BuildFn,
+}
+
+/// Every component Flumen implements.
+pub static ENTRIES: &[Entry] = &[
+    Entry {
+        kind: ComponentKind::Source,
+        alias: "seq",
+        classes: &["org.apache.flume.source.SequenceGeneratorSource"],
+        doc: "Generates events whose bodies count 0, 1, 2, ...",
+        build: |_, r| {
+            Some(Built::Source(Box::new(SeqSource::new(
+                SeqConfig::from_props(r)?,
+            ))))
+        },
+    },
+    Entry {
+        kind: ComponentKind::Source,
+        alias: "netcat",
+        classes: &["org.apache.flume.source.NetcatSource"],
+        doc: "Newline-delimited lines over TCP, optionally acknowledged with OK.",
+        build: |_, r| {
+            Some(Built::Source(Box::new(NetcatSource::new(
+                NetcatConfig::from_props(r)?,
+            ))))
+        },
+    },
+    Entry {
+        kind: ComponentKind::Channel,
+        alias: "memory",
+        classes: &["org.apache.flume.channel.MemoryChannel"],
+        doc: "Bounded in-memory transactional queue.",
+        build: |name, r| {
+            let config = MemoryChannelConfig::from_props(r)?;
+            Some(Built::Channel(Arc::new(MemoryChannel::new(name, config))))
+        },
+    },
+    Entry {
+        kind: ComponentKind::Sink,
+        alias: "logger",
+        classes: &["org.apache.flume.sink.LoggerSink"],
+        doc: "Logs each event at INFO in Flume's format.",
+        build: |_, r| Some(Built::Sink(Box::new(LoggerSink::from_props(r)?))),
+    },
+    Entry {
+        kind: ComponentKind::Sink,
+        alias: "null",
+        classes: &["org.apache.flume.sink.NullSink"],
+        doc: "Discards events.",
+        build: |_, r| Some(Built::Sink(Box::new(NullSink::from_props(r)?))),
+    },
+    Entry {
+        kind: ComponentKind::Sink,
+        alias: "file_roll",
+        classes: &["org.apache.flume.sink.RollingFileSink"],
+        doc: "Writes events to files in a directory, rolling on an interval.",
+        build: |_, r| {
+            Some(Built::Sink(Box::new(FileRollSink::new(
+                FileRollConfig::from_props(r)?,
+            ))))
+        },
+    },
+];
+
+/// Flume's own type aliases per kind (from its `SourceType`, `ChannelType`, `SinkType`
+/// enums), used to tell "a Flume component Flumen lacks" from "a misspelt name".
+const FLUME_ALIASES: &[(ComponentKind, &[&str])] = &[
+    (
+        ComponentKind::Source,
+        &[
+            "avro",
+            "thrift",
+            "exec",
+            "jms",
+            "spooldir",
+            "taildir",
+            "netcat",
+            "netcatudp",
+            "seq",
+            "syslogtcp",
+            "multiport_syslogtcp",
+            "syslogudp",
+            "http",
+            "other",
+        ],
+    ),
+    (
+        ComponentKind::Channel,
+        &[
+            "memory",
+            "file",
+            "jdbc",
+            "spillablememory",
+            "pseudo_txn",
+            "other",
+        ],
+    ),
+    (
+        ComponentKind::Sink,
+        &[
+            "null",
+            "logger",
+            "file_roll",
+            "hdfs",
+            "irc",
+            "avro",
+            "thrift",
+            "elasticsearch",
+            "hbase",
+            "hbase2",
+            "asynchbase",
+            "morphline_solr",
+            "hive",
+            "http",
+            "other",
+        ],
+    ),
+];
+
+/// What a `type` value resolves to.
+pub enum Lookup {
+    /// An implemented type.
+    Found(&'static Entry),
+    /// A Flume alias or a Java class name that Flumen does not implement.
+    Unsupported,
+    /// Neither: most likely a typo. Carries the closest known name.
+    Unknown(Option<String>),
+}
+
+/// Resolves a `type` value for a kind of component.
+pub fn lookup(kind: ComponentKind, type_name: &str) -> Lookup {
+    let t = type_name.trim();
+    for entry in ENTRIES.iter().filter(|e| e.kind == kind) {
+        if entry.alias.eq_ignore_ascii_case(t) || entry.classes.contains(&t) {
+            return Lookup::Found(entry);
+        }
+    }
+    let flume_alias = FLUME_ALIASES
+        .iter()
+        .filter(|(k, _)| *k == kind)
+        .flat_map(|(_, names)| names.iter())
+        .any(|a| a.eq_ignore_ascii_case(t));
+    if flume_alias || t.contains('.') {
+        return Lookup::Unsupported;
+    }
+    let candidates = FLUME_ALIASES
+        .iter()
+        .filter(|(k, _)| *k == kind)
+        .flat_map(|(_, names)| names.iter().copied());
+    Lookup::Unknown(did_you_mean(t, candidates))
+}
+
+/// Implemented aliases of a kind, for messages.
+pub fn aliases(kind: ComponentKind) -> Vec<&'static str> {
+    ENTRIES
+        .iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| e.alias)
+        .collect()
+}
