@@ -120,6 +120,9 @@ pub struct ChannelCounter {
     pub size: Gauge,
     /// ChannelCapacity.
     pub capacity: Gauge,
+    /// Most events the channel ever held at once (queued plus taken, uncommitted); Flumen's
+    /// own, reported at shutdown.
+    pub peak_held: Gauge,
 }
 
 impl ChannelCounter {

@@ -136,7 +136,15 @@ pub async fn run(topology: Topology, options: RunOptions, stop: CancellationToke
             tracing::error!(channel = %c.name, events = left, timeout_secs = options.shutdown_timeout.as_secs_f64(), "Events left in a non-durable channel at shutdown are lost: its sinks did not drain it in time.");
             outcome.lost.push((c.name.clone(), left));
         } else {
-            tracing::info!(channel = %c.name, "Channel drained.");
+            let counters = c.channel.counters();
+            tracing::info!(
+                channel = %c.name,
+                put = counters.put_success.get(),
+                taken = counters.take_success.get(),
+                peak = counters.peak_held.get(),
+                capacity = counters.capacity.get(),
+                "Channel drained."
+            );
         }
         c.channel.stop().await;
         c.channel.counters().lifetime.stopped();

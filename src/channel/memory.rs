@@ -197,6 +197,10 @@ impl Inner {
         s.bytes += bytes;
         s.queue.extend(events);
         self.counters.size.set(s.queue.len() as i64);
+        let held = (s.queue.len() + s.in_flight) as i64;
+        if held > self.counters.peak_held.get() {
+            self.counters.peak_held.set(held);
+        }
         Ok(())
     }
 }

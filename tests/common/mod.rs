@@ -1,0 +1,285 @@
+//! Shared helpers for integration tests: each test gets a directory, runs the real `flumen`
+//! binary on a real config, and waits for conditions (never fixed sleeps).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A generous deadline for conditions that normally hold within milliseconds.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The binary under test (release when run via `cargo test --release`).
+pub fn flumen_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_flumen"))
+}
+
+/// `../shared` beside the project (the shared oracle, corpus and bench).
+pub fn shared_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
+}
+
+/// The delivery oracle script.
+pub fn oracle() -> PathBuf {
+    shared_dir().join("oracle/delivery_oracle.py")
+}
+
+/// A fresh temporary directory for one test.
+pub fn test_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("flumen-test-")
+        .tempdir()
+        .expect("creating a temp dir for the test")
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes; panics with `what` then.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running agent process with its log captured.
+pub struct Agent {
+    child: Option<Child>,
+    log: Arc<Mutex<String>>,
+    /// The directory holding the config file.
+    pub dir: PathBuf,
+}
+
+impl Agent {
+    /// Writes `config` to `dir/agent.properties` and runs `flumen agent -n NAME -f FILE ARGS`.
+    pub fn start(dir: &Path, name: &str, config: &str, args: &[&str]) -> Agent {
+        let file = dir.join("agent.properties");
+        std::fs::write(&file, config).expect("writing the config");
+        let mut cmd = Command::new(flumen_bin());
+        cmd.arg("agent")
+            .arg("-n")
+            .arg(name)
+            .arg("-f")
+            .arg(&file)
+            .args(args);
+        Agent::spawn(cmd, dir)
+    }
+
+    /// Runs an arbitrary `flumen` command line with the log captured.
+    pub fn spawn(mut cmd: Command, dir: &Path) -> Agent {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env_remove("RUST_LOG");
+        let mut child = cmd.spawn().expect("starting flumen");
+        let log = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if std::env::var_os("FLUMEN_TEST_ECHO").is_some() {
+                        eprintln!("[agent] {line}");
+                    }
+                    let mut l = log.lock().unwrap_or_else(|p| p.into_inner());
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            });
+        }
+        Agent {
+            child: Some(child),
+            log,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Everything logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits for a log line containing every needle; returns it.
+    pub fn wait_for_log(&self, needles: &[&str]) -> String {
+        let mut found = String::new();
+        wait_until(&format!("a log line with {needles:?}"), DEADLINE, || {
+            if let Some(line) = self
+                .log()
+                .lines()
+                .find(|l| needles.iter().all(|n| l.contains(n)))
+            {
+                found = line.to_string();
+                true
+            } else {
+                false
+            }
+        });
+        found
+    }
+
+    /// The port a source logged as `address=HOST:PORT` in its "listening" line.
+    pub fn port_of(&self, source: &str) -> u16 {
+        let needle = format!("source={source}");
+        let line = self.wait_for_log(&["listening", &needle]);
+        let addr = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("address="))
+            .unwrap_or_else(|| panic!("no address= in {line}"));
+        addr.rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("bad address in {line}"))
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Sends a signal by name (`TERM`, `KILL`, `INT`).
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{sig} failed");
+    }
+
+    /// Waits for the process to exit (within `DEADLINE`).
+    pub fn wait(&mut self) -> ExitStatus {
+        let child = self.child.as_mut().expect("agent already waited for");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for flumen") {
+                // Give the log readers a moment to catch the last lines.
+                std::thread::sleep(Duration::from_millis(50));
+                self.child = None;
+                return status;
+            }
+            if start.elapsed() > DEADLINE {
+                let _ = child.kill();
+                panic!("flumen did not exit within {DEADLINE:?}; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then wait.
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.signal("TERM");
+        self.wait()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// All lines of all regular files under `dir`, recursively (what a file sink wrote).
+pub fn output_lines(dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(text) = std::fs::read_to_string(&p) {
+                lines.extend(text.lines().map(String::from));
+            }
+        }
+    }
+    lines
+}
+
+/// Number of lines under `dir` (cheap enough to poll).
+pub fn count_output_lines(dir: &Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                n += memchr_count(&bytes);
+            }
+        }
+    }
+    n
+}
+
+fn memchr_count(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
+/// Runs `python3 delivery_oracle.py ARGS` and returns (success, stdout).
+pub fn run_oracle(args: &[&str]) -> (bool, String) {
+    let out = Command::new("python3")
+        .arg(oracle())
+        .args(args)
+        .output()
+        .expect("running the delivery oracle (python3)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), format!("{stdout}{stderr}"))
+}
+
+/// Sends raw bytes over TCP and closes the write side; returns what the peer answered.
+pub fn tcp_send(port: u16, data: &[u8]) -> Vec<u8> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    s.write_all(data).expect("sending");
+    s.shutdown(std::net::Shutdown::Write).expect("half-closing");
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    answer
+}
+
+/// A minimal HTTP/1.1 request: returns (status, body).
+pub fn http_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    s.set_read_timeout(Some(DEADLINE)).ok();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("sending the request head");
+    s.write_all(body).expect("sending the request body");
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
