@@ -56,7 +56,7 @@ pub fn build(spec: &AgentSpec) -> (Option<Topology>, Vec<Finding>) {
                 }
                 None => findings.push(Finding::new(
                     FindingKind::DroppedComponent,
-                    None,
+                    Some(c.type_.origin.clone()),
                     format!("{agent}.sources.{}.channels", c.name),
                     format!(
                         "Source `{}` loses channel `{name}`, which was dropped.",
