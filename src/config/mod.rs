@@ -8,6 +8,7 @@
 
 pub mod finding;
 mod loader;
+pub mod properties;
 pub mod props;
 pub mod spec;
 
