@@ -11,6 +11,7 @@ mod loader;
 pub mod properties;
 pub mod props;
 pub mod spec;
+pub mod substitute;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
