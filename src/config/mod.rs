@@ -7,6 +7,7 @@
 //! [`Finding`]. Typed reading of each component happens when the registry builds it.
 
 pub mod finding;
+mod flume;
 mod loader;
 pub mod properties;
 pub mod props;
@@ -73,7 +74,16 @@ pub enum ConfigError {
     },
 }
 
-/// Reads, substitutes and validates the configuration for one agent.
+/// Reads, substitutes and validates the configuration for one agent, with the process
+/// environment behind `${env:NAME}` and the `env` config filter.
 pub fn load(request: &LoadRequest) -> Result<Loaded, ConfigError> {
-    loader::load(request)
+    loader::load(request, &|name| std::env::var(name).ok())
+}
+
+/// [`load`] with an explicit environment (tests, and callers that sandbox the environment).
+pub fn load_with_env(
+    request: &LoadRequest,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, ConfigError> {
+    loader::load(request, env)
 }

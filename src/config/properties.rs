@@ -167,7 +167,7 @@ fn unescape(raw: &[char]) -> Result<(String, bool), ()> {
         return Ok((raw.iter().collect(), false));
     }
     let mut units: Vec<u16> = Vec::with_capacity(raw.len());
-    let mut push = |units: &mut Vec<u16>, c: char| {
+    let push = |units: &mut Vec<u16>, c: char| {
         let mut buf = [0u16; 2];
         units.extend_from_slice(c.encode_utf16(&mut buf));
     };
