@@ -50,7 +50,7 @@ pub(crate) fn structure(inputs: &Inputs<'_>) -> Structured {
     let names = agent_names(inputs.props);
     let conf = group::group(inputs, &mut findings);
     let Some(mut conf) = conf else {
-        let suggestion = did_you_mean(inputs.agent, names.iter().map(String::as_str));
+        let suggestion = near_name(inputs.agent, names.iter().map(String::as_str));
         let defined = if names.is_empty() {
             "none".to_string()
         } else {
@@ -78,6 +78,21 @@ pub(crate) fn structure(inputs: &Inputs<'_>) -> Structured {
     filters::apply(&mut conf, inputs.env, &mut findings);
     let agent = validate::validate(conf, &mut findings);
     Structured { agent, findings }
+}
+
+/// A close match for a component or agent name: [`did_you_mean`], or else the first candidate
+/// one edit away (short names such as `ch1`/`ch2` are too short for a similarity score).
+pub(crate) fn near_name<'a, I>(word: &str, candidates: I) -> Option<String>
+where
+    I: IntoIterator<Item = &'a str> + Clone,
+{
+    if let Some(found) = did_you_mean(word, candidates.clone()) {
+        return Some(found);
+    }
+    candidates
+        .into_iter()
+        .find(|c| *c != word && strsim::levenshtein(word, c) <= 1)
+        .map(str::to_string)
 }
 
 /// Characters Java's regex `\s` matches.

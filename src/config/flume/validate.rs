@@ -2,7 +2,7 @@
 //! removal of channels nothing is connected to (`AbstractConfigurationProvider`).
 
 use super::group::{AgentConf, Component, Section};
-use super::split_names;
+use super::{near_name, split_names};
 use crate::config::finding::{did_you_mean, Finding, FindingKind, Origin};
 use crate::config::props::{Prop, Props};
 use crate::config::spec::{AgentSpec, ComponentSpec, SinkGroupSpec, SinkSpec, SourceSpec};
@@ -65,7 +65,7 @@ impl Ctx<'_> {
 
     /// A listed component with no properties at all.
     fn not_configured(&mut self, section: Section, name: &str, list: &Prop, unlisted: &[&str]) {
-        let suggestion = did_you_mean(name, unlisted.iter().copied());
+        let suggestion = near_name(name, unlisted.iter().copied());
         self.push(
             Finding::new(
                 FindingKind::DroppedComponent,
@@ -273,7 +273,7 @@ pub(crate) fn validate(conf: AgentConf, findings: &mut Vec<Finding>) -> Option<A
                         ),
                     )
                     .expected(format!("one of {}", active.join(", ")))
-                    .suggest(did_you_mean(&ch, active.iter().copied())),
+                    .suggest(near_name(&ch, active.iter().copied())),
                 );
             }
         }
@@ -337,7 +337,7 @@ pub(crate) fn validate(conf: AgentConf, findings: &mut Vec<Finding>) -> Option<A
                     ),
                 )
                 .expected(format!("one of {}", active.join(", ")))
-                .suggest(did_you_mean(&channel.value, active.iter().copied())),
+                .suggest(near_name(&channel.value, active.iter().copied())),
             );
             continue;
         }
@@ -473,7 +473,7 @@ fn validate_groups(
                         ),
                     )
                     .expected(format!("one of {}", active.join(", ")))
-                    .suggest(did_you_mean(&sink, active.iter().copied())),
+                    .suggest(near_name(&sink, active.iter().copied())),
                 );
             } else {
                 used.push((sink.clone(), name.clone()));
@@ -517,7 +517,7 @@ fn report_unlisted(
             if names.iter().any(|n| *n == c.name) {
                 continue;
             }
-            let near = did_you_mean(&c.name, names.iter().map(String::as_str));
+            let near = near_name(&c.name, names.iter().map(String::as_str));
             let why = match list {
                 Some(list) => format!("`{}` does not list it", list.full_key),
                 None => format!("there is no `{agent}.{}` list", section.key()),
