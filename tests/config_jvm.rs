@@ -92,7 +92,11 @@ fn properties_reader_agrees_with_the_jdk() {
         .unwrap_or_default();
     corpus_files.retain(|p| p.extension().is_some_and(|e| e == "properties"));
     corpus_files.sort();
-    assert!(corpus_files.len() >= 40, "corpus not found at {}", corpus.display());
+    assert!(
+        corpus_files.len() >= 40,
+        "corpus not found at {}",
+        corpus.display()
+    );
     files.extend(corpus_files);
 
     let output = Command::new("java")
@@ -102,7 +106,11 @@ fn properties_reader_agrees_with_the_jdk() {
         .args(&files)
         .output()
         .expect("java runs");
-    assert!(output.status.success(), "java failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "java failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8(output.stdout).expect("ASCII output");
 
     let mut java: BTreeMap<String, (bool, BTreeMap<String, String>)> = BTreeMap::new();
@@ -123,7 +131,9 @@ fn properties_reader_agrees_with_the_jdk() {
     let mut compared = 0;
     for file in &files {
         let key = file.display().to_string();
-        let (ok, expected) = java.get(&key).unwrap_or_else(|| panic!("no JVM output for {key}"));
+        let (ok, expected) = java
+            .get(&key)
+            .unwrap_or_else(|| panic!("no JVM output for {key}"));
         let bytes = std::fs::read(file).expect("read");
         let text = String::from_utf8_lossy(&bytes);
         if !ok {
@@ -137,8 +147,14 @@ fn properties_reader_agrees_with_the_jdk() {
             .into_iter()
             .map(|(k, v)| (escape(&k), escape(&v)))
             .collect();
-        assert_eq!(&ours, expected, "{key}: Flumen and the JDK disagree\n{text:?}");
+        assert_eq!(
+            &ours, expected,
+            "{key}: Flumen and the JDK disagree\n{text:?}"
+        );
         compared += 1;
     }
-    assert!(compared >= CASES.len() + 40 - 3, "only {compared} files compared");
+    assert!(
+        compared >= CASES.len() + 40 - 3,
+        "only {compared} files compared"
+    );
 }

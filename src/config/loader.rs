@@ -80,7 +80,11 @@ pub(crate) fn load(
                 e.message,
             ));
         }
-        if let Some(first) = parsed.entries.first().filter(|e| e.key.starts_with('\u{feff}')) {
+        if let Some(first) = parsed
+            .entries
+            .first()
+            .filter(|e| e.key.starts_with('\u{feff}'))
+        {
             findings.push(Finding::new(
                 FindingKind::Syntax,
                 Some(Origin {

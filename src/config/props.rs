@@ -66,7 +66,10 @@ impl Props {
         let map = self
             .map
             .iter()
-            .filter_map(|(k, v)| k.strip_prefix(&dotted).map(|rest| (rest.to_string(), v.clone())))
+            .filter_map(|(k, v)| {
+                k.strip_prefix(&dotted)
+                    .map(|rest| (rest.to_string(), v.clone()))
+            })
             .collect();
         Props { map }
     }
@@ -128,7 +131,10 @@ impl<'a> PropReader<'a> {
                     FindingKind::BadValue,
                     None,
                     format!("{}.{key}", self.component),
-                    format!("Required property `{key}` of `{}` is missing.", self.component),
+                    format!(
+                        "Required property `{key}` of `{}` is missing.",
+                        self.component
+                    ),
                 ));
                 None
             }
@@ -172,12 +178,22 @@ impl<'a> PropReader<'a> {
 
     /// A duration written in a unit (Flume writes seconds or milliseconds as bare numbers).
     pub fn duration(&mut self, key: &str, default: Duration, unit: Duration) -> Duration {
-        let units = self.number(key, default.as_nanos() as u64 / unit.as_nanos().max(1) as u64, 0, u64::MAX / 1_000_000_000);
+        let units = self.number(
+            key,
+            default.as_nanos() as u64 / unit.as_nanos().max(1) as u64,
+            0,
+            u64::MAX / 1_000_000_000,
+        );
         unit.saturating_mul(units.min(u32::MAX as u64) as u32)
     }
 
     /// One of a fixed set of words (case-insensitive); the canonical spelling is returned.
-    pub fn choice(&mut self, key: &str, default: &'static str, allowed: &[&'static str]) -> &'static str {
+    pub fn choice(
+        &mut self,
+        key: &str,
+        default: &'static str,
+        allowed: &[&'static str],
+    ) -> &'static str {
         let Some(prop) = self.raw(key) else {
             return default;
         };
@@ -286,15 +302,24 @@ mod tests {
         assert_eq!(findings[0].kind, FindingKind::BadValue);
         assert_eq!(findings[0].origin.as_ref().map(|o| o.line), Some(1));
         assert_eq!(findings[1].kind, FindingKind::IgnoredKey);
-        assert_eq!(findings[1].suggestion.as_deref(), Some("transactionCapacity"));
+        assert_eq!(
+            findings[1].suggestion.as_deref(),
+            Some("transactionCapacity")
+        );
     }
 
     #[test]
     fn choice_is_case_insensitive_and_suggests() {
         let p = props(&[("a", "ROUND_ROBIN"), ("b", "rnadom")]);
         let mut r = PropReader::new(&p, "g1");
-        assert_eq!(r.choice("a", "random", &["round_robin", "random"]), "round_robin");
-        assert_eq!(r.choice("b", "round_robin", &["round_robin", "random"]), "round_robin");
+        assert_eq!(
+            r.choice("a", "random", &["round_robin", "random"]),
+            "round_robin"
+        );
+        assert_eq!(
+            r.choice("b", "round_robin", &["round_robin", "random"]),
+            "round_robin"
+        );
         let f = r.finish();
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].suggestion.as_deref(), Some("random"));

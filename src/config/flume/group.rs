@@ -65,12 +65,17 @@ impl Component {
 
     /// A non-empty value of `key` (Flume's `context.getString` then an emptiness check).
     pub(crate) fn value(&self, key: &str) -> Option<&str> {
-        self.get(key).map(|p| p.value.as_str()).filter(|v| !v.is_empty())
+        self.get(key)
+            .map(|p| p.value.as_str())
+            .filter(|v| !v.is_empty())
     }
 
     /// Where the component was first written.
     pub(crate) fn first(&self) -> Option<&Prop> {
-        self.props.iter().map(|(_, p)| p).min_by_key(|p| p.origin.line)
+        self.props
+            .iter()
+            .map(|(_, p)| p)
+            .min_by_key(|p| p.origin.line)
     }
 }
 

@@ -73,7 +73,10 @@ fn a_clean_config_has_no_findings_and_keeps_props_relative() {
         panic!("agent missing")
     };
     let port = agent.sources[0].component.props.get("port");
-    assert_eq!(port.map(|p| (p.value.as_str(), p.origin.line)), Some(("44444", 9)));
+    assert_eq!(
+        port.map(|p| (p.value.as_str(), p.origin.line)),
+        Some(("44444", 9))
+    );
     assert!(agent.sources[0].component.props.get("channels").is_none());
     assert_eq!(agent.sources[0].component.type_.value, "netcat");
 }
@@ -91,7 +94,11 @@ fn keys_of_no_agent_and_empty_values_are_ignored() {
     let loaded = load(&format!("{BASE}orphan = 1\na1.sinks.k1.batchSize =\n"));
     assert_eq!(line(finding(&loaded, FindingKind::IgnoredKey, "orphan")), 9);
     assert_eq!(
-        line(finding(&loaded, FindingKind::IgnoredKey, "a1.sinks.k1.batchSize")),
+        line(finding(
+            &loaded,
+            FindingKind::IgnoredKey,
+            "a1.sinks.k1.batchSize"
+        )),
         10
     );
 }
@@ -107,7 +114,8 @@ fn a_listed_component_without_properties_is_dropped() {
 
 #[test]
 fn a_component_without_type_is_dropped() {
-    let text = format!("{BASE}a1.sinks.k1.typ = logger\n").replace("a1.sinks.k1.type = logger\n", "");
+    let text =
+        format!("{BASE}a1.sinks.k1.typ = logger\n").replace("a1.sinks.k1.type = logger\n", "");
     let loaded = load(&text);
     let f = finding(&loaded, FindingKind::DroppedComponent, "a1.sinks.k1");
     assert_eq!(line(f), 7);
@@ -119,7 +127,11 @@ fn a_component_without_type_is_dropped() {
 #[test]
 fn a_sink_on_a_missing_channel_is_dropped_with_a_suggestion() {
     let loaded = load(&BASE.replace("a1.sinks.k1.channel = c1", "a1.sinks.k1.channel = c"));
-    let f = finding(&loaded, FindingKind::DroppedComponent, "a1.sinks.k1.channel");
+    let f = finding(
+        &loaded,
+        FindingKind::DroppedComponent,
+        "a1.sinks.k1.channel",
+    );
     assert_eq!(line(f), 8);
     assert_eq!(f.suggestion.as_deref(), Some("c1"));
     assert!(names(&loaded).2.is_empty());
@@ -143,7 +155,11 @@ fn unknown_source_channels_are_removed_and_a_source_with_none_is_dropped() {
     );
     let loaded = load(&BASE.replace("r1.channels = c1", "r1.channels = c9"));
     assert_eq!(
-        line(finding(&loaded, FindingKind::DroppedComponent, "a1.sources.r1")),
+        line(finding(
+            &loaded,
+            FindingKind::DroppedComponent,
+            "a1.sources.r1"
+        )),
         5
     );
     assert!(names(&loaded).0.is_empty());
@@ -161,10 +177,23 @@ fn no_channels_or_no_sources_and_sinks_means_no_agent() {
 
 #[test]
 fn configured_but_unlisted_components_are_ignored_key_by_key() {
-    let loaded = load(&format!("{BASE}a1.sinks.k2.type = logger\na1.sinks.k2.channel = c1\n"));
-    assert_eq!(line(finding(&loaded, FindingKind::IgnoredKey, "a1.sinks.k2.type")), 9);
+    let loaded = load(&format!(
+        "{BASE}a1.sinks.k2.type = logger\na1.sinks.k2.channel = c1\n"
+    ));
     assert_eq!(
-        line(finding(&loaded, FindingKind::IgnoredKey, "a1.sinks.k2.channel")),
+        line(finding(
+            &loaded,
+            FindingKind::IgnoredKey,
+            "a1.sinks.k2.type"
+        )),
+        9
+    );
+    assert_eq!(
+        line(finding(
+            &loaded,
+            FindingKind::IgnoredKey,
+            "a1.sinks.k2.channel"
+        )),
         10
     );
     assert_eq!(names(&loaded).2, ["k1"]);
@@ -172,10 +201,15 @@ fn configured_but_unlisted_components_are_ignored_key_by_key() {
 
 #[test]
 fn an_unused_channel_is_removed() {
-    let text = BASE.replace("a1.channels = c1", "a1.channels = c1 c2") + "a1.channels.c2.type = memory\n";
+    let text =
+        BASE.replace("a1.channels = c1", "a1.channels = c1 c2") + "a1.channels.c2.type = memory\n";
     let loaded = load(&text);
     assert_eq!(
-        line(finding(&loaded, FindingKind::DroppedComponent, "a1.channels.c2")),
+        line(finding(
+            &loaded,
+            FindingKind::DroppedComponent,
+            "a1.channels.c2"
+        )),
         9
     );
     assert_eq!(names(&loaded).1, ["c1"]);
@@ -193,9 +227,17 @@ fn sink_groups_keep_only_free_active_sinks() {
     let groups: Vec<(String, Vec<String>)> = loaded
         .agent
         .as_ref()
-        .map(|a| a.sinkgroups.iter().map(|g| (g.name.clone(), g.sinks.clone())).collect())
+        .map(|a| {
+            a.sinkgroups
+                .iter()
+                .map(|g| (g.name.clone(), g.sinks.clone()))
+                .collect()
+        })
         .unwrap_or_default();
-    assert_eq!(groups, [("g1".to_string(), vec!["k1".to_string(), "k2".to_string()])]);
+    assert_eq!(
+        groups,
+        [("g1".to_string(), vec!["k1".to_string(), "k2".to_string()])]
+    );
     let g2: Vec<&Finding> = loaded
         .findings
         .iter()
@@ -241,18 +283,43 @@ fn env_config_filter_rewrites_component_values() {
     assert_eq!(v("bind").as_deref(), Some("h"));
     assert_eq!(v("x").as_deref(), Some("${f1[NOPE]}"));
     assert_eq!(v("y").as_deref(), Some("${f2['K']}"));
-    assert_eq!(line(finding(&loaded, FindingKind::Substitution, "a1.sources.r1.x")), 14);
-    finding(&loaded, FindingKind::UnsupportedType, "a1.configfilters.f2.type");
+    assert_eq!(
+        line(finding(
+            &loaded,
+            FindingKind::Substitution,
+            "a1.sources.r1.x"
+        )),
+        14
+    );
+    finding(
+        &loaded,
+        FindingKind::UnsupportedType,
+        "a1.configfilters.f2.type",
+    );
 }
 
 #[test]
 fn substitution_problems_and_overridden_duplicates_have_lines() {
     let text = format!("{BASE}a1.sources.r1.port = ${{env:NOPE}}\na1.sources.r1.port = 1\n");
     let loaded = load(&text);
-    assert_eq!(line(finding(&loaded, FindingKind::IgnoredKey, "a1.sources.r1.port")), 9);
+    assert_eq!(
+        line(finding(
+            &loaded,
+            FindingKind::IgnoredKey,
+            "a1.sources.r1.port"
+        )),
+        9
+    );
     let text = format!("{BASE}a1.sources.r1.port = ${{env:NOPE}}\n");
     let loaded = load(&text);
-    assert_eq!(line(finding(&loaded, FindingKind::Substitution, "a1.sources.r1.port")), 9);
+    assert_eq!(
+        line(finding(
+            &loaded,
+            FindingKind::Substitution,
+            "a1.sources.r1.port"
+        )),
+        9
+    );
 }
 
 #[test]
@@ -271,7 +338,11 @@ fn a_component_with_an_unknown_type_and_a_bad_config_key_is_dropped() {
         + "a1.sinks.k1.config = nonsense\n";
     let loaded = load(&text);
     assert_eq!(
-        line(finding(&loaded, FindingKind::DroppedComponent, "a1.sinks.k1.config")),
+        line(finding(
+            &loaded,
+            FindingKind::DroppedComponent,
+            "a1.sinks.k1.config"
+        )),
         9
     );
 }

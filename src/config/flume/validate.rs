@@ -8,6 +8,7 @@ use crate::config::props::{Prop, Props};
 use crate::config::spec::{AgentSpec, ComponentSpec, SinkGroupSpec, SinkSpec, SourceSpec};
 
 /// Flume's known source aliases and classes (`SourceType`).
+#[rustfmt::skip]
 const SOURCE_TYPES: &[&str] = &[
     "other", "seq", "netcat", "exec", "avro", "syslogtcp", "multiport_syslogtcp", "syslogudp",
     "spooldir", "http", "thrift", "jms", "taildir", "netcatudp",
@@ -20,12 +21,14 @@ const SOURCE_TYPES: &[&str] = &[
     "org.apache.flume.source.NetcatUdpSource",
 ];
 /// Flume's known channel aliases and classes (`ChannelType`).
+#[rustfmt::skip]
 const CHANNEL_TYPES: &[&str] = &[
     "other", "file", "memory", "jdbc", "spillablememory",
     "org.apache.flume.channel.file.FileChannel", "org.apache.flume.channel.MemoryChannel",
     "org.apache.flume.channel.jdbc.JdbcChannel", "org.apache.flume.channel.SpillableMemoryChannel",
 ];
 /// Flume's known sink aliases and classes (`SinkType`).
+#[rustfmt::skip]
 const SINK_TYPES: &[&str] = &[
     "other", "null", "logger", "file_roll", "hdfs", "irc", "avro", "thrift", "elasticsearch",
     "hbase", "asynchbase", "hbase2", "morphline_solr", "hive", "http",
@@ -39,11 +42,14 @@ const SINK_TYPES: &[&str] = &[
     "org.apache.flume.sink.hive.HiveSink", "org.apache.flume.sink.http.HttpSink",
 ];
 /// Names Flume accepts in a component's `config` key, per kind (its `*ConfigurationType` enums).
+#[rustfmt::skip]
 const SOURCE_CONFIGS: &[&str] = &[
     "OTHER", "SEQ", "NETCAT", "EXEC", "AVRO", "SYSLOGTCP", "SYSLOGUDP", "MULTIPORT_SYSLOGTCP",
     "SPOOLDIR", "HTTP", "THRIFT", "JMS", "TAILDIR", "NETCATUDP",
 ];
+#[rustfmt::skip]
 const CHANNEL_CONFIGS: &[&str] = &["OTHER", "MEMORY", "FILE", "JDBC", "SPILLABLEMEMORY"];
+#[rustfmt::skip]
 const SINK_CONFIGS: &[&str] = &[
     "OTHER", "NULL", "LOGGER", "FILE_ROLL", "HDFS", "IRC", "AVRO", "THRIFT", "ELASTICSEARCH",
     "HBASE", "ASYNCHBASE", "HBASE2", "MORPHLINE_SOLR", "HIVE", "HTTP",
@@ -115,8 +121,7 @@ impl Ctx<'_> {
             _ => return Some(type_.clone()),
         };
         let is_known = known.iter().any(|k| k.eq_ignore_ascii_case(&type_.value));
-        if let (false, Some(config)) = (is_known, c.get("config").filter(|p| !p.value.is_empty()))
-        {
+        if let (false, Some(config)) = (is_known, c.get("config").filter(|p| !p.value.is_empty())) {
             let upper = config.value.to_uppercase();
             if !configs.contains(&upper.as_str()) {
                 self.push(
@@ -208,7 +213,12 @@ pub(crate) fn validate(conf: AgentConf, findings: &mut Vec<Finding>) -> Option<A
     let mut channels: Vec<ComponentSpec> = Vec::new();
     for name in listed(Section::Channels) {
         let Some(c) = conf.section(Section::Channels).component(&name) else {
-            ctx.not_configured(Section::Channels, &name, &channel_list, &unlisted(Section::Channels));
+            ctx.not_configured(
+                Section::Channels,
+                &name,
+                &channel_list,
+                &unlisted(Section::Channels),
+            );
             continue;
         };
         if let Some(type_) = ctx.typed(Section::Channels, c) {
@@ -514,7 +524,7 @@ fn report_unlisted(
         let names = listed(section);
         let list = &conf.section(section).list;
         for c in &conf.section(section).components {
-            if names.iter().any(|n| *n == c.name) {
+            if names.contains(&c.name) {
                 continue;
             }
             let near = near_name(&c.name, names.iter().map(String::as_str));

@@ -55,7 +55,10 @@ fn malformed_unicode_escape_skips_only_that_entry() {
 
 #[test]
 fn comments_only_start_a_natural_line() {
-    assert_eq!(map("# c\n  ! c\na=b # not a comment\n"), [kv("a", "b # not a comment")]);
+    assert_eq!(
+        map("# c\n  ! c\na=b # not a comment\n"),
+        [kv("a", "b # not a comment")]
+    );
     assert_eq!(one("a=b\\\n#c"), kv("a", "b#c"));
     assert_eq!(one("a=b\\\n  !c"), kv("a", "b!c"));
 }
@@ -94,7 +97,11 @@ fn crlf_cr_and_lf_line_ends_number_lines_alike() {
             .iter()
             .map(|e| (e.key.as_str(), e.value.as_str(), e.line))
             .collect();
-        assert_eq!(got, [("a", "1", 1), ("b", "23", 4), ("c", "4", 6)], "{nl:?}");
+        assert_eq!(
+            got,
+            [("a", "1", 1), ("b", "23", 4), ("c", "4", 6)],
+            "{nl:?}"
+        );
     }
     assert_eq!(map("a=b\\\r\nc"), [kv("a", "bc")]);
 }

@@ -64,7 +64,10 @@ fn a_failed_prefixed_lookup_falls_back_to_the_bare_name() {
     assert_eq!(value(&[("X", "1")], "${nope:X}"), "1");
     let r = run(&[], &[], false, "${nope:Y}");
     assert_eq!(r.value, "${nope:Y}");
-    assert!(r.problems[0].contains("not one of Flume's lookups"), "{r:?}");
+    assert!(
+        r.problems[0].contains("not one of Flume's lookups"),
+        "{r:?}"
+    );
 }
 
 #[test]
