@@ -121,6 +121,11 @@ pub(crate) fn load(
             winners.push(r);
         } else if concerns(&r.key, agent) {
             let by = &raws[win].origin;
+            let by = if by.file == r.origin.file {
+                format!("line {}", by.line)
+            } else {
+                by.to_string()
+            };
             findings.push(Finding::new(
                 FindingKind::IgnoredKey,
                 Some(r.origin.clone()),

@@ -285,6 +285,12 @@ impl<'a> Substitutor<'a> {
 }
 
 fn unresolved_message(var_name: &str) -> String {
+    if var_name.contains("${") {
+        return format!(
+            "`${{{var_name}}}` cannot be resolved because a reference inside its name cannot; \
+             it is left as written."
+        );
+    }
     if let Some((prefix, _)) = var_name.split_once(':') {
         let known = ["sys", "env", "date", "java"];
         if !known.contains(&prefix.to_lowercase().as_str()) {

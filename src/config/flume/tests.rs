@@ -346,3 +346,19 @@ fn a_component_with_an_unknown_type_and_a_bad_config_key_is_dropped() {
         9
     );
 }
+
+#[test]
+fn keys_of_a_component_under_the_wrong_kind_suggest_the_right_one() {
+    let loaded = load(&format!("{BASE}a1.sources.k1.batchSize = 10\n"));
+    let f = finding(&loaded, FindingKind::IgnoredKey, "a1.sources.k1.batchSize");
+    assert_eq!(f.suggestion.as_deref(), Some("a1.sinks.k1.batchSize"));
+}
+
+#[test]
+fn a_typo_in_a_list_is_reported_on_the_list_not_on_the_keys() {
+    let loaded = load(&BASE.replace("a1.sinks = k1", "a1.sinks = k1,"));
+    let f = finding(&loaded, FindingKind::DroppedComponent, "a1.sinks");
+    assert_eq!(f.suggestion.as_deref(), Some("k1"));
+    let f = finding(&loaded, FindingKind::IgnoredKey, "a1.sinks.k1.type");
+    assert_eq!(f.suggestion, None);
+}

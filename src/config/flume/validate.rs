@@ -527,10 +527,25 @@ fn report_unlisted(
             if names.contains(&c.name) {
                 continue;
             }
-            let near = near_name(&c.name, names.iter().map(String::as_str));
+            // The name is listed in another section (`a1.sources.k1.x` for sink `k1`): suggest
+            // that section. Else a close listed name that is itself configured (a close name
+            // that is not configured is a typo in the list, reported on the list).
+            let other = Section::ALL
+                .into_iter()
+                .find(|o| *o != section && listed(*o).contains(&c.name));
+            let near = match other {
+                Some(o) => Some((o, c.name.clone())),
+                None => near_name(&c.name, names.iter().map(String::as_str))
+                    .filter(|n| conf.section(section).component(n).is_some())
+                    .map(|n| (section, n)),
+            };
             let why = match list {
                 Some(list) => format!("`{}` does not list it", list.full_key),
                 None => format!("there is no `{agent}.{}` list", section.key()),
+            };
+            let why = match other {
+                Some(o) => format!("{why} (`{}` is a {} of `{agent}`)", c.name, o.noun()),
+                None => why,
             };
             for (rel, p) in &c.props {
                 findings.push(
@@ -547,7 +562,7 @@ fn report_unlisted(
                     .expected(format!("`{}` in `{agent}.{}`", c.name, section.key()))
                     .suggest(
                         near.as_ref()
-                            .map(|n| format!("{agent}.{}.{n}.{rel}", section.key())),
+                            .map(|(o, n)| format!("{agent}.{}.{n}.{rel}", o.key())),
                     ),
                 );
             }
