@@ -362,3 +362,58 @@ fn a_typo_in_a_list_is_reported_on_the_list_not_on_the_keys() {
     let f = finding(&loaded, FindingKind::IgnoredKey, "a1.sinks.k1.type");
     assert_eq!(f.suggestion, None);
 }
+
+#[test]
+fn a_byte_order_mark_is_reported_and_kept_in_the_first_key_as_java_does() {
+    let loaded = load(&format!("\u{feff}{BASE}"));
+    let f = loaded
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::Syntax);
+    assert_eq!(f.map(line), Some(1));
+    // `\u{feff}a1.sources` belongs to another agent: a1 has no source list, so only the sink.
+    assert!(names(&loaded).0.is_empty());
+    assert_eq!(names(&loaded).2, ["k1"]);
+}
+
+#[test]
+fn later_files_override_earlier_ones_and_bad_utf8_is_read_as_latin1() {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("temp dir: {e}"),
+    };
+    let first = dir.path().join("a.properties");
+    let second = dir.path().join("b.properties");
+    let written = std::fs::write(&first, BASE.as_bytes()).and_then(|()| {
+        std::fs::write(
+            &second,
+            b"a1.sinks.k1.type = logger\na1.sinks.k1.x = caf\xe9\n",
+        )
+    });
+    assert!(written.is_ok());
+    let request = LoadRequest {
+        sources: vec![ConfigSource::File(first), ConfigSource::File(second)],
+        agent: "a1".into(),
+        ..LoadRequest::default()
+    };
+    let loaded = match load_with_env(&request, &|_| None) {
+        Ok(l) => l,
+        Err(e) => panic!("{e}"),
+    };
+    let overridden = finding(&loaded, FindingKind::IgnoredKey, "a1.sinks.k1.type");
+    assert_eq!(line(overridden), 7);
+    assert!(
+        overridden.message.contains("b.properties:1"),
+        "{overridden}"
+    );
+    let latin1 = loaded
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::Syntax);
+    assert_eq!(latin1.map(line), Some(2));
+    let x = loaded
+        .agent
+        .as_ref()
+        .and_then(|a| a.sinks[0].component.props.get("x").map(|p| p.value.clone()));
+    assert_eq!(x.as_deref(), Some("café"));
+}
