@@ -1,10 +1,17 @@
 //! Flume-format configuration: reading, substitution, Flume's validation rules, findings.
 //!
 //! Loading runs in the same phases as Flume: the properties files are read exactly as
-//! `java.util.Properties` reads them ([`properties`]), values are substituted as Flume 1.11
-//! does, then Flume's structural rules (`FlumeConfiguration`) decide which components of the
-//! chosen agent stand ([`spec::AgentSpec`]). Every key ignored and every component dropped is a
-//! [`Finding`]. Typed reading of each component happens when the registry builds it.
+//! `java.util.Properties` reads them ([`properties`]) and merged (a later file's key wins),
+//! values are substituted as Flume 1.11 does ([`substitute`]), then Flume's structural rules
+//! (`FlumeConfiguration`, config filters, and the provider's removal of unconnected channels)
+//! decide which components of the chosen agent stand ([`spec::AgentSpec`]). Every key ignored and
+//! every component dropped is a [`Finding`] with file and line; findings come sorted by file and
+//! line. Findings are reported for the chosen agent's keys and for keys of no agent, not for
+//! other agents' keys.
+//!
+//! Typed reading of each component happens when the registry builds it, and may drop more
+//! components (as Flume's `AbstractConfigurationProvider` does); the builder must then remove
+//! channels left with no source and no sink, as this phase does.
 
 pub mod finding;
 mod flume;
