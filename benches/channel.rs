@@ -9,7 +9,9 @@ use flumen::event::Event;
 
 fn batch(n: usize) -> Vec<Event> {
     let block = Bytes::from(vec![b'x'; 256 * n]);
-    (0..n).map(|i| Event::new(block.slice(i * 256..(i + 1) * 256))).collect()
+    (0..n)
+        .map(|i| Event::new(block.slice(i * 256..(i + 1) * 256)))
+        .collect()
 }
 
 fn put_take_commit(c: &mut Criterion) {

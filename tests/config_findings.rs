@@ -29,9 +29,17 @@ fn check(config: &str) -> (i32, Value, String) {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let json: Value = serde_json::from_str(text.trim())
-        .unwrap_or_else(|e| panic!("bad JSON ({e}): {text} {}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.code().unwrap_or(-1), json, file.display().to_string())
+    let json: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "bad JSON ({e}): {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (
+        out.status.code().unwrap_or(-1),
+        json,
+        file.display().to_string(),
+    )
 }
 
 /// The findings of one kind.
@@ -48,7 +56,11 @@ fn findings<'a>(json: &'a Value, kind: &str) -> Vec<&'a Value> {
 fn one<'a>(json: &'a Value, kind: &str, key: &str, line: u64, file: &str) -> &'a Value {
     let all = findings(json, kind);
     let hits: Vec<_> = all.iter().filter(|f| f["key"] == key).collect();
-    assert_eq!(hits.len(), 1, "want one {kind} on {key}; all findings: {json:#}");
+    assert_eq!(
+        hits.len(),
+        1,
+        "want one {kind} on {key}; all findings: {json:#}"
+    );
     let f = hits[0];
     assert_eq!(f["line"], line, "{f:#}");
     assert_eq!(f["file"], file, "{f:#}");
@@ -59,7 +71,11 @@ fn topology(json: &Value) -> (Vec<String>, Vec<String>, Vec<String>) {
     let t = &json["topology"];
     let names = |k: &str| -> Vec<String> {
         t[k].as_array()
-            .map(|a| a.iter().map(|e| e[0].as_str().unwrap().to_string()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|e| e[0].as_str().unwrap().to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     (names("sources"), names("channels"), names("sinks"))
@@ -87,7 +103,10 @@ fn a_clean_config_has_no_findings() {
 
 #[test]
 fn a_misspelt_type_is_unknown_with_a_suggestion_and_drops_the_component() {
-    let cfg = BASE.replace("a1.channels.c1.type = memory", "a1.channels.c1.type = memroy");
+    let cfg = BASE.replace(
+        "a1.channels.c1.type = memory",
+        "a1.channels.c1.type = memroy",
+    );
     let (code, json, file) = check(&cfg);
     assert_eq!(code, 1);
     let f = one(&json, "unknown-type", "a1.channels.c1.type", 7, &file);
@@ -108,7 +127,10 @@ fn a_flume_type_flumen_lacks_is_reported_unsupported_by_name() {
     let (code, json, file) = check(&cfg);
     assert_eq!(code, 1);
     let f = one(&json, "unsupported-type", "a1.sinks.k2.type", 11, &file);
-    assert!(f["message"].as_str().unwrap().contains("AsyncHBaseSink"), "{f}");
+    assert!(
+        f["message"].as_str().unwrap().contains("AsyncHBaseSink"),
+        "{f}"
+    );
     assert_eq!(topology(&json).2, ["k1"]);
     strict_refuses(&cfg);
 }
@@ -130,7 +152,10 @@ fn a_bad_number_drops_the_component_as_flume_does() {
     let (code, json, file) = check(&cfg);
     assert_eq!(code, 1);
     let f = one(&json, "bad-value", "a1.sinks.k1.batchSize", 10, &file);
-    assert!(f["expected"].as_str().unwrap().contains("whole number"), "{f}");
+    assert!(
+        f["expected"].as_str().unwrap().contains("whole number"),
+        "{f}"
+    );
     assert!(topology(&json).2.is_empty());
     strict_refuses(&cfg);
 }
@@ -140,8 +165,20 @@ fn a_batch_larger_than_the_transaction_capacity_drops_the_sink() {
     let cfg = format!("{BASE}a1.sinks.k1.batchSize = 500\n");
     let (code, json, file) = check(&cfg);
     assert_eq!(code, 1);
-    let f = one(&json, "dropped-component", "a1.sinks.k1.batchSize", 10, &file);
-    assert!(f["message"].as_str().unwrap().contains("transactionCapacity 100"), "{f}");
+    let f = one(
+        &json,
+        "dropped-component",
+        "a1.sinks.k1.batchSize",
+        10,
+        &file,
+    );
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("transactionCapacity 100"),
+        "{f}"
+    );
     assert!(topology(&json).2.is_empty());
     assert_eq!(topology(&json).0, ["r1"]);
     strict_refuses(&cfg);
@@ -188,7 +225,9 @@ fn a_component_configured_but_not_listed_is_ignored() {
         .filter(|f| f["key"].as_str().unwrap().starts_with("a1.sinks.k5"))
         .collect();
     assert!(!hits.is_empty(), "{json:#}");
-    assert!(hits.iter().all(|f| f["file"] == file.as_str() && f["line"].as_u64().unwrap() >= 10));
+    assert!(hits
+        .iter()
+        .all(|f| f["file"] == file.as_str() && f["line"].as_u64().unwrap() >= 10));
     assert_eq!(topology(&json).2, ["k1"]);
     strict_refuses(&cfg);
 }
@@ -215,9 +254,12 @@ fn a_source_left_without_a_valid_channel_is_dropped() {
     let cfg = BASE.replace("a1.sources.r1.channels = c1", "a1.sources.r1.channels = cx");
     let (code, json, _) = check(&cfg);
     assert_eq!(code, 1);
-    assert!(findings(&json, "dropped-component")
-        .iter()
-        .any(|f| f["message"].as_str().unwrap().contains("r1")), "{json:#}");
+    assert!(
+        findings(&json, "dropped-component")
+            .iter()
+            .any(|f| f["message"].as_str().unwrap().contains("r1")),
+        "{json:#}"
+    );
     assert!(topology(&json).0.is_empty());
     assert_eq!(topology(&json).2, ["k1"]);
     strict_refuses(&cfg);
@@ -274,7 +316,10 @@ fn check_prints_findings_with_file_and_line_in_text_mode() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains(&format!("{}:10: [ignored-key] a1.channels.c1.capacty", file.display())),
+        text.contains(&format!(
+            "{}:10: [ignored-key] a1.channels.c1.capacty",
+            file.display()
+        )),
         "{text}"
     );
     assert!(text.contains("Did you mean `capacity`?"), "{text}");

@@ -58,7 +58,10 @@ fn every_corpus_config_checks_without_crashing_and_places_every_finding() {
                 String::from_utf8_lossy(&out.stderr)
             );
             let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-                panic!("{file} / {agent}: bad JSON: {e}: {}", String::from_utf8_lossy(&out.stdout))
+                panic!(
+                    "{file} / {agent}: bad JSON: {e}: {}",
+                    String::from_utf8_lossy(&out.stdout)
+                )
             });
             for f in json["findings"].as_array().expect("findings array") {
                 let kind = f["kind"].as_str().unwrap_or_default();
@@ -66,7 +69,9 @@ fn every_corpus_config_checks_without_crashing_and_places_every_finding() {
                     continue;
                 }
                 assert!(
-                    f["file"].as_str().is_some_and(|p| p.ends_with(file.as_str()))
+                    f["file"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with(file.as_str()))
                         && f["line"].as_u64().is_some_and(|l| l > 0),
                     "{file} / {agent}: finding without file and line: {f}"
                 );

@@ -8,7 +8,13 @@ use std::net::TcpStream;
 
 use common::*;
 
-fn config(out: &std::path::Path, ack: bool, capacity: usize, tx: usize, sink_extra: &str) -> String {
+fn config(
+    out: &std::path::Path,
+    ack: bool,
+    capacity: usize,
+    tx: usize,
+    sink_extra: &str,
+) -> String {
     format!(
         "a1.sources = r1\n\
          a1.channels = c1\n\
@@ -68,9 +74,16 @@ fn assert_exactly(out: &std::path::Path, expected: &[String]) {
 fn two_hundred_thousand_distinct_lines_arrive_exactly() {
     let dir = test_dir();
     let out = dir.path().join("out");
-    let mut agent = Agent::start(dir.path(), "a1", &config(&out, false, 100_000, 10_000, ""), &[]);
+    let mut agent = Agent::start(
+        dir.path(),
+        "a1",
+        &config(&out, false, 100_000, 10_000, ""),
+        &[],
+    );
     let port = agent.port_of("r1");
-    let lines: Vec<String> = (0..200_000).map(|i| format!("line-{i:07}-payload")).collect();
+    let lines: Vec<String> = (0..200_000)
+        .map(|i| format!("line-{i:07}-payload"))
+        .collect();
     send_lines(port, lines.iter().cloned());
     wait_until("200000 lines in the output", DEADLINE, || {
         count_output_lines(&out) >= lines.len()
@@ -129,10 +142,18 @@ fn a_slow_sink_pushes_back_without_loss_or_overflow() {
     let dir = test_dir();
     let out = dir.path().join("out");
     // 100-event channel, sink limited to 20,000 events/s: the sender is far faster.
-    let cfg = config(&out, false, 100, 100, "a1.sinks.k1.maxEventsPerSecond = 20000\n");
+    let cfg = config(
+        &out,
+        false,
+        100,
+        100,
+        "a1.sinks.k1.maxEventsPerSecond = 20000\n",
+    );
     let mut agent = Agent::start(dir.path(), "a1", &cfg, &[]);
     let port = agent.port_of("r1");
-    let lines: Vec<String> = (0..60_000).map(|i| format!("bp-{i:06}-{}", "x".repeat(200))).collect();
+    let lines: Vec<String> = (0..60_000)
+        .map(|i| format!("bp-{i:06}-{}", "x".repeat(200)))
+        .collect();
     send_lines(port, lines.iter().cloned());
     wait_until("all lines in the output", DEADLINE, || {
         count_output_lines(&out) >= lines.len()
@@ -159,10 +180,20 @@ fn sigterm_mid_stream_keeps_every_acknowledged_event() {
     let port = agent.port_of("r1").to_string();
     let acked_s = acked.to_string_lossy().to_string();
     let sender = std::thread::spawn(move || {
-        run_oracle(&["netcat", "127.0.0.1", &port, "--acked", &acked_s, "--seconds", "20"])
+        run_oracle(&[
+            "netcat",
+            "127.0.0.1",
+            &port,
+            "--acked",
+            &acked_s,
+            "--seconds",
+            "20",
+        ])
     });
     wait_until("some acknowledged events", DEADLINE, || {
-        std::fs::read_to_string(&acked).map(|s| s.lines().count() > 200).unwrap_or(false)
+        std::fs::read_to_string(&acked)
+            .map(|s| s.lines().count() > 200)
+            .unwrap_or(false)
     });
     let status = agent.terminate();
     assert!(status.success(), "log:\n{}", agent.log());

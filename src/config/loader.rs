@@ -1,106 +1,204 @@
-//! Interim loader: simple `key = value` lines, no validation. Being replaced by the full
-//! `java.util.Properties` reader and Flume's rules.
+//! Loading: read every source, merge, substitute, then apply Flume's structural rules.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
+use super::flume::{self, java_trim, Inputs};
+use super::properties;
+use super::substitute::{Substitutor, ENV_VAR_RESOLVER_CLASS};
 use super::*;
 
-pub(crate) fn load(request: &LoadRequest) -> Result<Loaded, ConfigError> {
-    let mut entries: Vec<(String, String, Origin)> = Vec::new();
+/// One entry as read, before merging.
+struct Raw {
+    key: String,
+    value: String,
+    origin: Origin,
+}
+
+/// Whether a (raw) key is reported on when loading `agent`: keys of that agent and keys of no
+/// agent. Keys of other agents are those agents' business.
+fn concerns(key: &str, agent: &str) -> bool {
+    let key = java_trim(key);
+    match key.split_once('.') {
+        Some((a, _)) => a == agent || a.is_empty(),
+        None => true,
+    }
+}
+
+fn read_source(
+    source: &ConfigSource,
+    findings: &mut Vec<Finding>,
+) -> Result<(Arc<Path>, String), ConfigError> {
+    match source {
+        ConfigSource::File(path) => {
+            let bytes = std::fs::read(path).map_err(|e| ConfigError::Read {
+                path: path.clone(),
+                source: e,
+            })?;
+            let file: Arc<Path> = Arc::from(path.as_path());
+            let (text, warning) = properties::decode(&bytes);
+            if let Some(message) = warning {
+                let bad = std::str::from_utf8(&bytes)
+                    .err()
+                    .map_or(0, |e| e.valid_up_to());
+                let line = bytes[..bad].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+                findings.push(Finding::new(
+                    FindingKind::Syntax,
+                    Some(Origin {
+                        file: file.clone(),
+                        line,
+                    }),
+                    path.display().to_string(),
+                    message,
+                ));
+            }
+            Ok((file, text))
+        }
+        ConfigSource::Embedded { name, text } => Ok((Arc::from(Path::new(name)), text.clone())),
+    }
+}
+
+pub(crate) fn load(
+    request: &LoadRequest,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, ConfigError> {
+    let agent = request.agent.as_str();
+    let mut findings = Vec::new();
+    let mut raws: Vec<Raw> = Vec::new();
     for source in &request.sources {
-        let (name, text): (Arc<Path>, String) = match source {
-            ConfigSource::File(p) => (
-                Arc::from(p.as_path()),
-                std::fs::read_to_string(p).map_err(|e| ConfigError::Read {
-                    path: p.clone(),
-                    source: e,
-                })?,
-            ),
-            ConfigSource::Embedded { name, text } => (Arc::from(Path::new(name)), text.clone()),
-        };
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
-                continue;
+        let (file, text) = read_source(source, &mut findings)?;
+        let parsed = properties::parse(&text);
+        for e in parsed.errors {
+            findings.push(Finding::new(
+                FindingKind::Syntax,
+                Some(Origin {
+                    file: file.clone(),
+                    line: e.line,
+                }),
+                file.display().to_string(),
+                e.message,
+            ));
+        }
+        if let Some(first) = parsed
+            .entries
+            .first()
+            .filter(|e| e.key.starts_with('\u{feff}'))
+        {
+            findings.push(Finding::new(
+                FindingKind::Syntax,
+                Some(Origin {
+                    file: file.clone(),
+                    line: first.line,
+                }),
+                first.key.clone(),
+                format!(
+                    "The file starts with a byte order mark, which Java (and so Flume) reads as \
+                     part of the first key, `{}`; that key then belongs to no agent you meant.",
+                    first.key.escape_debug()
+                ),
+            ));
+        }
+        raws.extend(parsed.entries.into_iter().map(|e| Raw {
+            key: e.key,
+            value: e.value,
+            origin: Origin {
+                file: file.clone(),
+                line: e.line,
+            },
+        }));
+    }
+
+    // Merge as one java.util.Properties: the last occurrence of a key wins.
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    for (i, r) in raws.iter().enumerate() {
+        last.insert(r.key.as_str(), i);
+    }
+    let mut winners: Vec<&Raw> = Vec::new();
+    for (i, r) in raws.iter().enumerate() {
+        let win = last.get(r.key.as_str()).copied().unwrap_or(i);
+        if win == i {
+            winners.push(r);
+        } else if concerns(&r.key, agent) {
+            let by = &raws[win].origin;
+            let by = if by.file == r.origin.file {
+                format!("line {}", by.line)
+            } else {
+                by.to_string()
+            };
+            findings.push(Finding::new(
+                FindingKind::IgnoredKey,
+                Some(r.origin.clone()),
+                r.key.clone(),
+                format!(
+                    "`{}` is set again at {by}; as in Java properties the later value wins and \
+                     this one is ignored.",
+                    r.key
+                ),
+            ));
+        }
+    }
+
+    // Substitute every value (Flume does it for all agents, before splitting them).
+    let raw_map: BTreeMap<String, String> = winners
+        .iter()
+        .map(|r| (r.key.clone(), r.value.clone()))
+        .collect();
+    let env_fallback = request.env_var_resolver
+        || request
+            .system_properties
+            .get("propertiesImplementation")
+            .is_some_and(|v| v == ENV_VAR_RESOLVER_CLASS);
+    let substitutor = Substitutor::new(&raw_map, &request.system_properties, env, env_fallback);
+    let mut props: Vec<Prop> = Vec::with_capacity(winners.len());
+    for r in &winners {
+        let resolved = substitutor.resolve(&r.value);
+        if concerns(&r.key, agent) {
+            for problem in resolved.problems {
+                findings.push(Finding::new(
+                    FindingKind::Substitution,
+                    Some(r.origin.clone()),
+                    r.key.clone(),
+                    problem,
+                ));
             }
-            if let Some((k, v)) = line.split_once('=') {
-                let origin = Origin {
-                    file: name.clone(),
-                    line: i as u32 + 1,
-                };
-                entries.push((k.trim().to_string(), v.trim().to_string(), origin));
-            }
         }
+        props.push(Prop {
+            value: java_trim(&resolved.value).to_string(),
+            full_key: java_trim(&r.key).to_string(),
+            origin: r.origin.clone(),
+        });
     }
-    let agent = &request.agent;
-    let get = |key: &str| {
-        entries
-            .iter()
-            .rev()
-            .find(|(k, _, _)| k == key)
-            .map(|(_, v, o)| Prop {
-                value: v.clone(),
-                full_key: key.to_string(),
-                origin: o.clone(),
-            })
-    };
-    let list = |key: &str| -> Vec<String> {
-        get(key)
-            .map(|p| p.value.split_whitespace().map(String::from).collect())
-            .unwrap_or_default()
-    };
-    let component = |kind: &str, name: &str, skip: &str| -> Option<ComponentSpec> {
-        let prefix = format!("{agent}.{kind}.{name}.");
-        let type_ = get(&format!("{prefix}type"))?;
-        let mut props = Props::new();
-        for (k, _, _) in &entries {
-            if let Some(rel) = k.strip_prefix(&prefix) {
-                if rel != "type" && rel != skip {
-                    if let Some(p) = get(k) {
-                        props.insert(rel, p);
-                    }
-                }
-            }
-        }
-        Some(ComponentSpec {
-            name: name.to_string(),
-            type_,
-            props,
-        })
-    };
-    let mut spec = AgentSpec {
-        name: agent.clone(),
-        ..AgentSpec::default()
-    };
-    for c in list(&format!("{agent}.channels")) {
-        if let Some(cs) = component("channels", &c, "") {
-            spec.channels.push(cs);
-        }
-    }
-    for s in list(&format!("{agent}.sources")) {
-        if let Some(cs) = component("sources", &s, "channels") {
-            let channels = list(&format!("{agent}.sources.{s}.channels"));
-            spec.sources.push(SourceSpec {
-                component: cs,
-                channels,
-            });
-        }
-    }
-    for s in list(&format!("{agent}.sinks")) {
-        if let Some(cs) = component("sinks", &s, "channel") {
-            let channel = get(&format!("{agent}.sinks.{s}.channel"))
-                .map(|p| p.value)
-                .unwrap_or_default();
-            spec.sinks.push(SinkSpec {
-                component: cs,
-                channel,
-            });
-        }
-    }
+    let used = substitutor.used_keys();
+    let structured = flume::structure(&Inputs {
+        props: &props,
+        agent,
+        env,
+        used_as_variables: &used,
+    });
+    findings.extend(structured.findings);
+    sort_findings(&mut findings, &request.sources);
     Ok(Loaded {
-        agent: Some(spec),
-        findings: Vec::new(),
-        agent_names: vec![agent.clone()],
+        agent: structured.agent,
+        findings,
+        agent_names: flume::agent_names(&props),
     })
+}
+
+/// Orders findings by source (in the order given), then line; findings with no place last.
+fn sort_findings(findings: &mut [Finding], sources: &[ConfigSource]) {
+    let rank = |f: &Finding| -> (usize, u32) {
+        let Some(origin) = &f.origin else {
+            return (usize::MAX, 0);
+        };
+        let idx = sources
+            .iter()
+            .position(|s| match s {
+                ConfigSource::File(p) => p.as_path() == &*origin.file,
+                ConfigSource::Embedded { name, .. } => Path::new(name) == &*origin.file,
+            })
+            .unwrap_or(usize::MAX - 1);
+        (idx, origin.line)
+    };
+    findings.sort_by_key(rank);
 }

@@ -1,15 +1,25 @@
 //! Flume-format configuration: reading, substitution, Flume's validation rules, findings.
 //!
 //! Loading runs in the same phases as Flume: the properties files are read exactly as
-//! `java.util.Properties` reads them ([`properties`]), values are substituted as Flume 1.11
-//! does, then Flume's structural rules (`FlumeConfiguration`) decide which components of the
-//! chosen agent stand ([`spec::AgentSpec`]). Every key ignored and every component dropped is a
-//! [`Finding`]. Typed reading of each component happens when the registry builds it.
+//! `java.util.Properties` reads them ([`properties`]) and merged (a later file's key wins),
+//! values are substituted as Flume 1.11 does ([`substitute`]), then Flume's structural rules
+//! (`FlumeConfiguration`, config filters, and the provider's removal of unconnected channels)
+//! decide which components of the chosen agent stand ([`spec::AgentSpec`]). Every key ignored and
+//! every component dropped is a [`Finding`] with file and line; findings come sorted by file and
+//! line. Findings are reported for the chosen agent's keys and for keys of no agent, not for
+//! other agents' keys.
+//!
+//! Typed reading of each component happens when the registry builds it, and may drop more
+//! components (as Flume's `AbstractConfigurationProvider` does); the builder must then remove
+//! channels left with no source and no sink, as this phase does.
 
 pub mod finding;
+mod flume;
 mod loader;
+pub mod properties;
 pub mod props;
 pub mod spec;
+pub mod substitute;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -71,7 +81,16 @@ pub enum ConfigError {
     },
 }
 
-/// Reads, substitutes and validates the configuration for one agent.
+/// Reads, substitutes and validates the configuration for one agent, with the process
+/// environment behind `${env:NAME}` and the `env` config filter.
 pub fn load(request: &LoadRequest) -> Result<Loaded, ConfigError> {
-    loader::load(request)
+    loader::load(request, &|name| std::env::var(name).ok())
+}
+
+/// [`load`] with an explicit environment (tests, and callers that sandbox the environment).
+pub fn load_with_env(
+    request: &LoadRequest,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, ConfigError> {
+    loader::load(request, env)
 }
