@@ -196,9 +196,16 @@ pub fn build(spec: &AgentSpec) -> (Option<Topology>, Vec<Finding>) {
         } else {
             "neither sources nor sinks"
         };
+        // Point at the agent's first component: the place a reader would start looking.
+        let origin = spec
+            .channels
+            .first()
+            .or(spec.sources.first().map(|s| &s.component))
+            .or(spec.sinks.first().map(|s| &s.component))
+            .map(|c| c.type_.origin.clone());
         findings.push(Finding::new(
             FindingKind::AgentNotStarted,
-            None,
+            origin,
             agent.clone(),
             format!("Agent `{agent}` is left with {why}; it does not start."),
         ));

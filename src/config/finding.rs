@@ -146,7 +146,7 @@ where
         let score = strsim::jaro_winkler(&lower, &c);
         let distance = strsim::levenshtein(&lower, &c);
         let close = distance <= 2.max(lower.len() / 4);
-        if score >= 0.85 && close && best.map_or(true, |(s, _)| score > s) {
+        if score >= 0.85 && close && best.is_none_or(|(s, _)| score > s) {
             best = Some((score, candidate));
         }
     }

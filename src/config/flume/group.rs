@@ -1,7 +1,7 @@
 //! Filing properties under agents and components (Flume's `addRawProperty` / `addProperty`).
 
 use super::{java_trim, Inputs};
-use crate::config::finding::{did_you_mean, Finding, FindingKind};
+use crate::config::finding::{did_you_mean, Finding, FindingKind, Origin};
 use crate::config::props::Prop;
 
 /// The five sections of an agent, in Flume's order of precedence for prefixed keys.
@@ -106,6 +106,20 @@ impl AgentConf {
 
     pub(crate) fn section_mut(&mut self, s: Section) -> &mut SectionConf {
         &mut self.sections[s as usize]
+    }
+
+    /// The first line that mentions the agent: where a reader starts looking when the whole
+    /// agent is refused.
+    pub(crate) fn first_origin(&self) -> Option<Origin> {
+        self.sections
+            .iter()
+            .flat_map(|s| {
+                s.list
+                    .iter()
+                    .chain(s.components.iter().filter_map(|c| c.first()))
+            })
+            .map(|p| p.origin.clone())
+            .min_by_key(|o| o.line)
     }
 }
 

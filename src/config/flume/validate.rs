@@ -205,7 +205,7 @@ pub(crate) fn validate(conf: AgentConf, findings: &mut Vec<Finding>) -> Option<A
     let Some(channel_list) = conf.section(Section::Channels).list.clone() else {
         ctx.push(agent_not_started(
             agent,
-            None,
+            conf.first_origin(),
             format!("Agent `{agent}` lists no channels (`{agent}.channels`); Flume marks the agent invalid and starts nothing."),
         ));
         return None;
@@ -366,7 +366,7 @@ pub(crate) fn validate(conf: AgentConf, findings: &mut Vec<Finding>) -> Option<A
     if sources.is_empty() && sinks.is_empty() {
         ctx.push(agent_not_started(
             agent,
-            None,
+            conf.first_origin(),
             format!("Agent `{agent}` has no valid source and no valid sink; Flume marks the agent invalid and starts nothing."),
         ));
         return None;
