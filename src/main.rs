@@ -99,6 +99,11 @@ fn load(
         }
         None => None,
     };
+    // One list in file order, whichever phase found what.
+    findings.sort_by(|a, b| {
+        let place = |f: &Finding| f.origin.as_ref().map(|o| (o.file.clone(), o.line));
+        place(a).cmp(&place(b))
+    });
     Ok((topology, findings, request.agent))
 }
 

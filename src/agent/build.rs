@@ -145,20 +145,38 @@ pub fn build(spec: &AgentSpec) -> (Option<Topology>, Vec<Finding>) {
     }
 
     for g in &spec.sinkgroups {
-        let processor = g
-            .props
-            .get("processor.type")
+        let built: Vec<&str> = g
+            .sinks
+            .iter()
+            .filter(|m| sinks.iter().any(|s: &SinkNode| &s.name == *m))
+            .map(String::as_str)
+            .collect();
+        let key = format!("{agent}.sinkgroups.{}", g.name);
+        if built.is_empty() {
+            findings.push(Finding::new(
+                FindingKind::DroppedComponent,
+                g.origin.clone(),
+                format!("{key}.sinks"),
+                format!(
+                    "Sink group `{}` has no sink left that could be built; it is dropped.",
+                    g.name
+                ),
+            ));
+            continue;
+        }
+        let processor = g.props.get("processor.type");
+        let name = processor
             .map(|p| p.value.trim().to_ascii_lowercase())
             .unwrap_or_else(|| "default".into());
-        if processor != "default" {
+        if name != "default" {
             findings.push(Finding::new(
                 FindingKind::UnsupportedType,
-                g.props.get("processor.type").map(|p| p.origin.clone()).or(g.origin.clone()),
-                format!("{agent}.sinkgroups.{}.processor.type", g.name),
+                processor.map(|p| p.origin.clone()).or(g.origin.clone()),
+                format!("{key}.processor.type"),
                 format!(
-                    "Sink processor `{processor}` is not implemented yet; the sinks of group `{}` ({}) each run on their own and share their channels.",
+                    "Sink processor `{name}` is not implemented yet; the sinks of group `{}` ({}) each run on their own and share their channels.",
                     g.name,
-                    g.sinks.join(", ")
+                    built.join(", ")
                 ),
             ));
         }
