@@ -77,8 +77,14 @@ impl Agent {
         let mut child = cmd.spawn().expect("starting flumen");
         let log = Arc::new(Mutex::new(String::new()));
         for stream in [
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -167,7 +173,10 @@ impl Agent {
             }
             if start.elapsed() > DEADLINE {
                 let _ = child.kill();
-                panic!("flumen did not exit within {DEADLINE:?}; log:\n{}", self.log());
+                panic!(
+                    "flumen did not exit within {DEADLINE:?}; log:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -256,7 +265,13 @@ pub fn tcp_send(port: u16, data: &[u8]) -> Vec<u8> {
 }
 
 /// A minimal HTTP/1.1 request: returns (status, body).
-pub fn http_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connecting");
     s.set_read_timeout(Some(DEADLINE)).ok();
     let mut req = format!(
@@ -267,7 +282,8 @@ pub fn http_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).expect("sending the request head");
+    s.write_all(req.as_bytes())
+        .expect("sending the request head");
     s.write_all(body).expect("sending the request body");
     let mut answer = Vec::new();
     let _ = s.read_to_end(&mut answer);
