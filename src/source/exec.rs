@@ -12,7 +12,8 @@
 //! When stdout ends, the pending batch is put, the process is killed if still running (as
 //! Flume destroys it) and reaped; with `restart` the command runs again after
 //! `restartThrottle` ms (also when it could not be started), otherwise the source ends. On
-//! shutdown the child is killed and the complete lines read so far are put.
+//! shutdown the child is killed, what it wrote before dying is still read (for up to a second)
+//! and put, then the source ends.
 //!
 //! Divergences from Flume: a full channel holds reading back (the command then blocks on a
 //! full pipe) instead of failing the batch, killing the command and losing the batch; line
@@ -46,6 +47,8 @@ pub const DEFAULT_CHARSET: &str = "UTF-8";
 pub const MAX_LINE_BYTES: usize = 16 << 20;
 /// Bytes asked of stdout per read.
 const READ_SIZE: usize = 256 << 10;
+/// How long stdout is still read after the child was killed at shutdown.
+const STOP_READ_GRACE: Duration = Duration::from_secs(1);
 /// Longest stderr line logged (the rest is cut off in the log).
 const MAX_STDERR_LINE: usize = 8 << 10;
 
@@ -217,7 +220,7 @@ async fn run_once(c: &ExecConfig, ctx: &SourceContext) -> RunEnd {
         .take()
         .map(|err| tokio::spawn(drain_stderr(err, c.log_stderr, ctx.name.clone())));
     let end = match child.stdout.take() {
-        Some(stdout) => read_stdout(stdout, c, ctx).await,
+        Some(stdout) => read_stdout(stdout, &mut child, c, ctx).await,
         None => RunEnd::Exited,
     };
     let status = reap(&mut child).await;
@@ -249,9 +252,11 @@ async fn reap(child: &mut Child) -> Option<std::process::ExitStatus> {
     child.wait().await.ok()
 }
 
-/// Reads stdout into batches until it ends or the source stops.
+/// Reads stdout into batches until it ends or the source stops. On shutdown the child is
+/// killed and what it wrote before dying is still read (for up to [`STOP_READ_GRACE`]).
 async fn read_stdout(
     mut stdout: impl AsyncRead + Unpin,
+    child: &mut Child,
     c: &ExecConfig,
     ctx: &SourceContext,
 ) -> RunEnd {
@@ -259,13 +264,19 @@ async fn read_stdout(
     let mut splitter = LineSplitter::default();
     let mut pending: Vec<Event> = Vec::with_capacity(c.batch_size);
     let mut last_put = Instant::now();
+    let mut stop_by: Option<Instant> = None;
     loop {
         if buf.capacity() - buf.len() < READ_SIZE / 4 {
             buf.reserve(READ_SIZE);
         }
         let deadline = last_put + c.batch_timeout;
         let read = tokio::select! {
-            _ = ctx.shutdown.cancelled() => {
+            _ = ctx.shutdown.cancelled(), if stop_by.is_none() => {
+                let _ = child.start_kill();
+                stop_by = Some(Instant::now() + STOP_READ_GRACE);
+                continue;
+            }
+            _ = sleep_until_opt(stop_by) => {
                 let _ = flush(&mut pending, ctx).await;
                 return RunEnd::Stopped;
             }
@@ -306,8 +317,19 @@ async fn read_stdout(
             last_put = Instant::now();
         }
         if eof {
-            return RunEnd::Exited;
+            return match stop_by {
+                Some(_) => RunEnd::Stopped,
+                None => RunEnd::Exited,
+            };
         }
+    }
+}
+
+/// Sleeps until `at`, or forever when `None`.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
