@@ -123,7 +123,11 @@ fn stderr_is_logged_only_with_log_std_err() {
     });
     assert!(agent.terminate().success());
     // The command line itself is in the start-up log; no stderr line may be.
-    assert!(!agent.log().contains("line=quiet-on-stderr"), "{}", agent.log());
+    assert!(
+        !agent.log().contains("line=quiet-on-stderr"),
+        "{}",
+        agent.log()
+    );
 }
 
 #[test]
