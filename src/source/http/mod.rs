@@ -537,7 +537,11 @@ impl RateLimit {
     pub(crate) fn check(&self) -> Option<u64> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        if state.0.is_none_or(|t| now.duration_since(t) >= self.every) {
+        let due = match state.0 {
+            Some(t) => now.duration_since(t) >= self.every,
+            None => true,
+        };
+        if due {
             let suppressed = state.1;
             *state = (Some(now), 0);
             Some(suppressed)
