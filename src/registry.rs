@@ -11,7 +11,10 @@ use crate::sink::file_roll::{FileRollConfig, FileRollSink};
 use crate::sink::logger::LoggerSink;
 use crate::sink::null::NullSink;
 use crate::sink::Sink;
+use crate::source::exec::{ExecConfig, ExecSource};
+use crate::source::http::{HttpConfig, HttpSource};
 use crate::source::netcat::{NetcatConfig, NetcatSource};
+use crate::source::netcat_udp::{NetcatUdpConfig, NetcatUdpSource};
 use crate::source::seq::{SeqConfig, SeqSource};
 use crate::source::Source;
 use std::sync::Arc;
@@ -65,6 +68,31 @@ pub static ENTRIES: &[Entry] = &[
         build: |_, r| {
             Some(Built::Source(Box::new(NetcatSource::new(
                 NetcatConfig::from_props(r)?,
+            ))))
+        },
+    },
+    Entry {
+        kind: ComponentKind::Source,
+        alias: "http",
+        classes: &["org.apache.flume.source.http.HTTPSource"],
+        doc: "Batches of events posted over HTTP (JSON or blob handler); one request, one transaction.",
+        build: |_, r| Some(Built::Source(Box::new(HttpSource::new(HttpConfig::from_props(r)?)))),
+    },
+    Entry {
+        kind: ComponentKind::Source,
+        alias: "exec",
+        classes: &["org.apache.flume.source.ExecSource"],
+        doc: "Lines a command writes to stdout, optionally restarting it.",
+        build: |_, r| Some(Built::Source(Box::new(ExecSource::new(ExecConfig::from_props(r)?)))),
+    },
+    Entry {
+        kind: ComponentKind::Source,
+        alias: "netcatudp",
+        classes: &["org.apache.flume.source.NetcatUdpSource"],
+        doc: "One event per UDP datagram, optionally with the sender's address as a header.",
+        build: |_, r| {
+            Some(Built::Source(Box::new(NetcatUdpSource::new(
+                NetcatUdpConfig::from_props(r)?,
             ))))
         },
     },

@@ -4,7 +4,10 @@
 //! can build every component), then [`Source::run`] binds, reads and returns when the
 //! shutdown token is cancelled. Events reach channels only through the [`ChannelProcessor`].
 
+pub mod exec;
+pub mod http;
 pub mod netcat;
+pub mod netcat_udp;
 
 pub mod seq;
 

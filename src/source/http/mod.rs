@@ -1,0 +1,559 @@
+//! `http` source (`org.apache.flume.source.http.HTTPSource`): events posted over HTTP/1.1.
+//!
+//! One request is one batch: its handler (see [`handler`]) turns the body into events, and the
+//! batch goes to the channels in one put transaction. The answer tells the client what
+//! happened, so a client that retries everything not answered 200 loses nothing:
+//!
+//! | Status | When |
+//! |---|---|
+//! | 200 (empty body) | the whole batch was committed |
+//! | 400 | the body is not what the handler expects (bad JSON, wrong shape, missing mandatory parameter) |
+//! | 403 | `TRACE` or `OPTIONS` (Flume forbids both) |
+//! | 405 | any method other than `POST` and `GET` (Flume's servlet treats `GET` as `POST`) |
+//! | 408 | the client stalled for [`BODY_IDLE_TIMEOUT`] while sending the body |
+//! | 413 | the body exceeds `maxRequestBytes`, or holds more events than one transaction takes |
+//! | 415 | the JSON handler was given a charset other than UTF-8, UTF-16 or UTF-32 |
+//! | 503 | a channel is full (or closed); nothing of the batch was committed to it |
+//!
+//! Errors carry a one-line plain-text reason. Connections are kept alive; a bad request only
+//! affects its own answer. On shutdown the listener closes, idle connections are closed and
+//! requests in flight finish (their put is never cut in half: it runs as its own task, so a
+//! client that disconnects mid-put does not cancel it either).
+//!
+//! Keys: `bind` (default `0.0.0.0`), `port` (required; 0 picks a free port, logged),
+//! `handler` (default `org.apache.flume.source.http.JSONHandler`), `handler.*`; Flumen
+//! extension `maxRequestBytes` (default 64 MiB): the most body bytes held per request, so a
+//! body is never read without bound.
+//!
+//! Divergences from Flume: more events than the channels' transactionCapacity answer 413
+//! (Flume tries the put and answers 503, which invites a retry that can never succeed); an
+//! unsupported charset answers 415 and an empty body 400 (Flume answers 500 to both); `HEAD`
+//! answers 405 (Flume's servlet runs it as a `GET`, i.e. a post without a reply body); TLS
+//! (`ssl`/`enableSSL`) is not implemented, so a source asking for it is dropped with a finding
+//! rather than served in clear text; Jetty tuning keys (`QueuedThreadPool.*`, ...) are reported
+//! as ignored. With several channels, a batch committed to an earlier channel stays there when
+//! a later one fails, as in Flume's `ChannelProcessor`.
+
+pub mod handler;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::task::TaskTracker;
+
+use self::handler::{BlobOptions, DecodeError, Handler, RequestInfo};
+use super::{Source, SourceContext, SourceError};
+use crate::channel::ChannelError;
+use crate::config::{Finding, FindingKind, PropReader};
+
+/// Flume's default `bind`.
+pub const DEFAULT_BIND: &str = "0.0.0.0";
+/// Flume's default `handler`.
+pub const JSON_HANDLER: &str = "org.apache.flume.source.http.JSONHandler";
+/// The morphline module's blob handler (`handler.maxBlobLength`).
+pub const MORPHLINE_BLOB_HANDLER: &str = "org.apache.flume.sink.solr.morphline.BlobHandler";
+/// Flume core's blob handler (`handler.mandatoryParameters`).
+pub const CORE_BLOB_HANDLER: &str = "org.apache.flume.source.http.BLOBHandler";
+/// Flume's default `handler.maxBlobLength` (bytes).
+pub const DEFAULT_MAX_BLOB_LENGTH: usize = 100_000_000;
+/// Default of the Flumen extension `maxRequestBytes`.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 64 << 20;
+/// How long a client may stall while sending a body before it is answered 408.
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send a request head (also closes idle keep-alive connections).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bytes read and discarded past a limit so the client can read its answer on a clean connection.
+const DRAIN_MAX: usize = 8 << 20;
+/// How long in-flight requests may take to finish once the source stops.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// `bind`: address to listen on.
+    pub bind: String,
+    /// `port` (required; 0 picks a free port).
+    pub port: u16,
+    /// `handler`, as written (or the default).
+    pub handler_class: String,
+    /// The handler with its `handler.*` options.
+    pub handler: Handler,
+    /// Flumen extension `maxRequestBytes`: most body bytes held per request.
+    pub max_request_bytes: usize,
+}
+
+impl HttpConfig {
+    /// Reads Flume's HTTP source keys; `None` when Flume (or Flumen, for TLS) drops the source.
+    pub fn from_props(r: &mut PropReader<'_>) -> Option<Self> {
+        let bind = r.string("bind", DEFAULT_BIND);
+        if bind.is_empty() {
+            let finding = Finding::new(
+                FindingKind::BadValue,
+                r.raw("bind").map(|p| p.origin.clone()),
+                r.full_key("bind"),
+                "`bind` is empty; Flume drops the source.",
+            );
+            r.drop_component(finding);
+        }
+        let port = r
+            .required_string("port")
+            .and_then(|_| r.number("port", 0u16, 0, u16::MAX));
+        let handler_class = r.string("handler", JSON_HANDLER);
+        let handler = match handler_class.as_str() {
+            JSON_HANDLER => Some(Handler::Json),
+            MORPHLINE_BLOB_HANDLER => r
+                .number(
+                    "handler.maxBlobLength",
+                    DEFAULT_MAX_BLOB_LENGTH,
+                    1,
+                    i32::MAX as usize,
+                )
+                .map(|max| {
+                    Handler::Blob(BlobOptions {
+                        max_blob_length: Some(max),
+                        content_type_header: true,
+                        mandatory: Vec::new(),
+                    })
+                }),
+            CORE_BLOB_HANDLER => {
+                // Flume splits "" into one empty name, which no request can satisfy; empty
+                // names are skipped here.
+                let names = r.string("handler.mandatoryParameters", "");
+                Some(Handler::Blob(BlobOptions {
+                    max_blob_length: None,
+                    content_type_header: false,
+                    mandatory: names
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(String::from)
+                        .collect(),
+                }))
+            }
+            other => {
+                let finding = Finding::new(
+                    FindingKind::UnsupportedType,
+                    r.raw("handler").map(|p| p.origin.clone()),
+                    r.full_key("handler"),
+                    format!(
+                        "Handler `{other}` is not implemented by Flumen; the source is dropped."
+                    ),
+                )
+                .expected(format!(
+                    "one of {JSON_HANDLER}, {MORPHLINE_BLOB_HANDLER}, {CORE_BLOB_HANDLER}"
+                ));
+                r.drop_component(finding);
+                None
+            }
+        };
+        for key in ["ssl", "enableSSL"] {
+            if r.bool(key, false) {
+                let finding = Finding::new(
+                    FindingKind::BadValue,
+                    r.raw(key).map(|p| p.origin.clone()),
+                    r.full_key(key),
+                    "TLS is not implemented by Flumen's http source; the source is dropped rather than served in clear text.",
+                );
+                r.drop_component(finding);
+            }
+        }
+        let max_request_bytes = r.number(
+            "maxRequestBytes",
+            DEFAULT_MAX_REQUEST_BYTES,
+            1,
+            usize::MAX / 4,
+        );
+        if r.is_fatal() {
+            return None;
+        }
+        Some(HttpConfig {
+            bind,
+            port: port?,
+            handler_class,
+            handler: handler?,
+            max_request_bytes: max_request_bytes?,
+        })
+    }
+
+    /// Most body bytes kept per request, and whether more is cut off (true) or refused (false).
+    fn body_limit(&self) -> (usize, bool) {
+        match &self.handler {
+            Handler::Blob(BlobOptions {
+                max_blob_length: Some(max),
+                ..
+            }) if *max <= self.max_request_bytes => (*max, true),
+            _ => (self.max_request_bytes, false),
+        }
+    }
+}
+
+/// The HTTP source.
+pub struct HttpSource {
+    config: HttpConfig,
+}
+
+impl HttpSource {
+    /// A source with `config`.
+    pub fn new(config: HttpConfig) -> Self {
+        HttpSource { config }
+    }
+}
+
+/// State shared by every connection of one source.
+struct Shared {
+    config: HttpConfig,
+    ctx: SourceContext,
+    /// Channel puts in flight (awaited at shutdown).
+    puts: TaskTracker,
+    warn: RateLimit,
+}
+
+#[async_trait]
+impl Source for HttpSource {
+    fn type_name(&self) -> &'static str {
+        "http"
+    }
+
+    fn describe(&self) -> String {
+        let c = &self.config;
+        format!(
+            "bind={} port={} handler={} maxRequestBytes={}",
+            c.bind, c.port, c.handler_class, c.max_request_bytes
+        )
+    }
+
+    async fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), SourceError> {
+        let addr = format!("{}:{}", self.config.bind, self.config.port);
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| SourceError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| SourceError::Io {
+            context: "reading the bound address".into(),
+            source,
+        })?;
+        tracing::info!(source = %ctx.name, address = %local, "HTTP source listening.");
+        let shared = Arc::new(Shared {
+            config: self.config,
+            ctx: ctx.clone(),
+            puts: TaskTracker::new(),
+            warn: RateLimit::new(Duration::from_secs(10)),
+        });
+        let connections = TaskTracker::new();
+        loop {
+            tokio::select! {
+                _ = ctx.shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        connections.spawn(serve_connection(stream, peer, shared.clone()));
+                    }
+                    Err(error) => {
+                        tracing::warn!(source = %ctx.name, %error, "Accepting a connection failed.");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+            }
+        }
+        drop(listener);
+        connections.close();
+        shared.puts.close();
+        let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            connections.wait().await;
+            shared.puts.wait().await;
+        })
+        .await;
+        if finished.is_err() {
+            tracing::warn!(source = %ctx.name, connections = connections.len(), "Requests still in flight after the shutdown grace period; leaving them.");
+        }
+        Ok(())
+    }
+}
+
+/// Serves one keep-alive connection; on shutdown, lets the request in flight finish.
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let counters = shared.ctx.counters.clone();
+    counters.open_connections.add(1);
+    let service_state = shared.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let shared = service_state.clone();
+        async move { Ok::<_, Infallible>(handle(req, &shared).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = shared.ctx.shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(source = %shared.ctx.name, %peer, %error, "HTTP connection ended with an error.");
+    }
+    counters.open_connections.add(-1);
+}
+
+/// Answers one request.
+async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+    let ctx = &shared.ctx;
+    match *req.method() {
+        Method::POST | Method::GET => {}
+        Method::TRACE | Method::OPTIONS => {
+            return reply(StatusCode::FORBIDDEN, "TRACE and OPTIONS are not allowed.")
+        }
+        _ => {
+            let mut resp = reply(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Only POST (or GET) requests carry events.",
+            );
+            resp.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("POST, GET"));
+            return resp;
+        }
+    }
+    let (parts, body) = req.into_parts();
+    let (limit, truncate) = shared.config.body_limit();
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = match read_body(body, limit, truncate, declared).await {
+        Ok((bytes, cut)) => {
+            if cut {
+                tracing::warn!(source = %ctx.name, max_blob_length = limit, "Request body exceeds maxBlobLength; the blob event is truncated, as in Flume.");
+            }
+            bytes
+        }
+        Err(error) => {
+            ctx.counters.event_read_fail.inc();
+            let (status, reason) = match error {
+                BodyError::TooLarge => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("The request body exceeds maxRequestBytes ({limit} bytes)."),
+                ),
+                BodyError::Timeout => (
+                    StatusCode::REQUEST_TIMEOUT,
+                    "The request body stalled; nothing was accepted.".to_string(),
+                ),
+                BodyError::Read(e) => (
+                    StatusCode::BAD_REQUEST,
+                    format!("Reading the request body failed: {e}"),
+                ),
+            };
+            shared.warn.warn(&ctx.name, status, &reason);
+            return reply(status, &reason);
+        }
+    };
+    let info = RequestInfo {
+        content_type: parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        query: parts.uri.query(),
+    };
+    let events = match shared.config.handler.decode(&info, body) {
+        Ok(events) => events,
+        Err(error) => {
+            ctx.counters.event_read_fail.inc();
+            let status = match error {
+                DecodeError::BadRequest(_) => StatusCode::BAD_REQUEST,
+                DecodeError::UnsupportedCharset(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            };
+            let reason = format!("Bad request: {error}");
+            shared.warn.warn(&ctx.name, status, &reason);
+            return reply(status, &reason);
+        }
+    };
+    let n = events.len();
+    let max = ctx.processor.max_batch();
+    if n > max {
+        ctx.counters.event_read_fail.inc();
+        let reason = format!(
+            "The request holds {n} events; the channels take at most {max} per transaction (transactionCapacity). Send smaller batches."
+        );
+        shared
+            .warn
+            .warn(&ctx.name, StatusCode::PAYLOAD_TOO_LARGE, &reason);
+        return reply(StatusCode::PAYLOAD_TOO_LARGE, &reason);
+    }
+    ctx.counters.append_batch_received.inc();
+    ctx.counters.event_received.add(n as u64);
+    let processor = ctx.processor.clone();
+    // Its own task: a client that disconnects must not cancel a put halfway.
+    let put = shared
+        .puts
+        .spawn(async move { processor.process(events).await });
+    let result = match put.await {
+        Ok(r) => r,
+        Err(error) => {
+            ctx.counters.generic_processing_fail.inc();
+            tracing::error!(source = %ctx.name, %error, "The channel put task failed.");
+            return reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The channel put failed unexpectedly.",
+            );
+        }
+    };
+    match result {
+        Ok(()) => {
+            ctx.counters.append_batch_accepted.inc();
+            ctx.counters.event_accepted.add(n as u64);
+            Response::new(Full::new(Bytes::new()))
+        }
+        Err(error) => {
+            ctx.counters.channel_write_fail.inc();
+            let status = match error {
+                ChannelError::Full { .. } | ChannelError::Closed { .. } => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                ChannelError::BatchTooLarge { .. } | ChannelError::NeverFits { .. } => {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                }
+            };
+            let reason = format!("The batch was not accepted: {error}. Retry later.");
+            shared.warn.warn(&ctx.name, status, &reason);
+            reply(status, &reason)
+        }
+    }
+}
+
+/// A plain-text answer.
+fn reply(status: StatusCode, reason: &str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(format!("{reason}\n"))));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// Why a body could not be read.
+#[derive(Debug)]
+enum BodyError {
+    TooLarge,
+    Timeout,
+    Read(hyper::Error),
+}
+
+/// Reads at most `limit` body bytes. Past the limit, the body is cut (`truncate`, reported by
+/// the flag) or refused; in both cases up to [`DRAIN_MAX`] more bytes are read and dropped so
+/// the client, still sending, can read the answer.
+async fn read_body(
+    mut body: Incoming,
+    limit: usize,
+    truncate: bool,
+    declared: Option<u64>,
+) -> Result<(Bytes, bool), BodyError> {
+    let declared_over = declared.is_some_and(|d| d > limit as u64);
+    if declared_over && !truncate && declared.is_some_and(|d| d > (limit + DRAIN_MAX) as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut held = 0usize;
+    let mut over = false;
+    let mut drained = 0usize;
+    loop {
+        let frame = match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.frame()).await {
+            Err(_) => return Err(BodyError::Timeout),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(BodyError::Read(e)),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(mut data) = frame.into_data() else {
+            continue;
+        };
+        if over {
+            drained += data.len();
+            if drained > DRAIN_MAX {
+                break;
+            }
+            continue;
+        }
+        if held + data.len() > limit {
+            over = true;
+            drained = held + data.len() - limit;
+            if !truncate {
+                chunks.clear();
+                continue;
+            }
+            data.truncate(limit - held);
+        }
+        held += data.len();
+        chunks.push(data);
+    }
+    if over && !truncate {
+        return Err(BodyError::TooLarge);
+    }
+    let bytes = match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => {
+            let mut all = BytesMut::with_capacity(held);
+            for c in &chunks {
+                all.extend_from_slice(c);
+            }
+            all.freeze()
+        }
+    };
+    Ok((bytes, over))
+}
+
+/// Logs refused requests at WARN, at most once per interval, counting the ones left out.
+pub(crate) struct RateLimit {
+    every: Duration,
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl RateLimit {
+    /// At most one warning per `every`.
+    pub(crate) fn new(every: Duration) -> Self {
+        RateLimit {
+            every,
+            state: Mutex::new((None, 0)),
+        }
+    }
+
+    /// Whether to log now; returns how many were suppressed since the last one.
+    pub(crate) fn check(&self) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let due = match state.0 {
+            Some(t) => now.duration_since(t) >= self.every,
+            None => true,
+        };
+        if due {
+            let suppressed = state.1;
+            *state = (Some(now), 0);
+            Some(suppressed)
+        } else {
+            state.1 += 1;
+            None
+        }
+    }
+
+    fn warn(&self, source: &str, status: StatusCode, reason: &str) {
+        if let Some(suppressed) = self.check() {
+            tracing::warn!(source = %source, status = status.as_u16(), %reason, suppressed, "Refused an HTTP request.");
+        }
+    }
+}
