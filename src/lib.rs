@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod event;
 pub mod metrics;
+pub mod rate_limit;
 pub mod registry;
 pub mod serializer;
 pub mod sink;

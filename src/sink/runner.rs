@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::Sink;
 use crate::channel::ChannelRef;
 use crate::metrics::{SinkCounter, SinkCounters};
+use crate::rate_limit::RateLimit;
 
 /// Flume's backoff step and cap after a failed delivery.
 const BACKOFF_STEP: Duration = Duration::from_secs(1);
@@ -70,8 +71,7 @@ impl SinkRunner {
         self.counters.lifetime.started();
         let batch_size = self.sink.batch_size();
         let mut failures: u32 = 0;
-        let mut last_warning: Option<Instant> = None;
-        let mut suppressed: u64 = 0;
+        let warnings = RateLimit::new(WARN_EVERY);
         let started = Instant::now();
         let mut delivered: u64 = 0;
         loop {
@@ -129,13 +129,8 @@ impl SinkRunner {
                     drop(take);
                     self.counters.event_write_fail.add(n);
                     failures = failures.saturating_add(1);
-                    let now = Instant::now();
-                    if last_warning.is_none_or(|t| now.duration_since(t) >= WARN_EVERY) {
+                    if let Some(suppressed) = warnings.check() {
                         tracing::warn!(sink = %self.name, %error, events = n, suppressed, "Delivery failed; the batch was rolled back and will be retried.");
-                        last_warning = Some(now);
-                        suppressed = 0;
-                    } else {
-                        suppressed += 1;
                     }
                     let backoff = (BACKOFF_STEP * failures).min(BACKOFF_MAX);
                     pause(&control, backoff).await;

@@ -12,6 +12,8 @@
 //! connection is closed, as in Flume, after the lines before it were delivered.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -22,6 +24,7 @@ use super::{Source, SourceContext, SourceError};
 use crate::channel::ChannelError;
 use crate::config::PropReader;
 use crate::event::Event;
+use crate::rate_limit::RateLimit;
 
 /// Flume's default `max-line-length` (characters, newline included).
 pub const DEFAULT_MAX_LINE_LENGTH: usize = 512;
@@ -103,6 +106,7 @@ impl Source for NetcatSource {
         })?;
         tracing::info!(source = %ctx.name, address = %local, "Netcat source listening.");
         let tracker = tokio_util::task::TaskTracker::new();
+        let bad_input = Arc::new(RateLimit::new(Duration::from_secs(10)));
         loop {
             tokio::select! {
                 _ = ctx.shutdown.cancelled() => break,
@@ -110,9 +114,10 @@ impl Source for NetcatSource {
                     Ok((stream, peer)) => {
                         let ctx = ctx.clone();
                         let config = self.config.clone();
+                        let bad_input = bad_input.clone();
                         tracker.spawn(async move {
                             ctx.counters.open_connections.add(1);
-                            if let Err(error) = serve(stream, peer, &config, &ctx).await {
+                            if let Err(error) = serve(stream, peer, &config, &ctx, &bad_input).await {
                                 tracing::debug!(source = %ctx.name, %peer, %error, "Connection ended with an error.");
                             }
                             ctx.counters.open_connections.add(-1);
@@ -120,7 +125,7 @@ impl Source for NetcatSource {
                     }
                     Err(error) => {
                         tracing::warn!(source = %ctx.name, %error, "Accepting a connection failed.");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
             }
@@ -138,6 +143,7 @@ async fn serve(
     peer: SocketAddr,
     config: &NetcatConfig,
     ctx: &SourceContext,
+    bad_input: &RateLimit,
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(READ_SIZE);
@@ -170,7 +176,9 @@ async fn serve(
         }
         if too_long {
             ctx.counters.event_read_fail.inc();
-            tracing::warn!(source = %ctx.name, %peer, "Client sent a line longer than max-line-length; closing the connection.");
+            if let Some(suppressed) = bad_input.check() {
+                tracing::warn!(source = %ctx.name, %peer, suppressed, "Client sent a line longer than max-line-length; closing the connection.");
+            }
             let msg = format!(
                 "FAILED: Event exceeds the maximum length ({} chars, including newline)\n",
                 config.max_line_length

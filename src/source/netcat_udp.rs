@@ -28,10 +28,10 @@ use async_trait::async_trait;
 use bytes::BytesMut;
 use tokio::net::UdpSocket;
 
-use super::http::RateLimit;
 use super::{Source, SourceContext, SourceError};
 use crate::config::PropReader;
 use crate::event::{Event, Headers};
+use crate::rate_limit::RateLimit;
 
 /// Default `bind`: every interface.
 pub const DEFAULT_BIND: &str = "0.0.0.0";

@@ -38,8 +38,8 @@ pub mod handler;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -50,6 +50,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
+
+use crate::rate_limit::RateLimit;
 
 use self::handler::{BlobOptions, DecodeError, Handler, RequestInfo};
 use super::{Source, SourceContext, SourceError};
@@ -359,7 +361,7 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
                     format!("Reading the request body failed: {e}"),
                 ),
             };
-            shared.warn.warn(&ctx.name, status, &reason);
+            warn_refused(&shared.warn, &ctx.name, status, &reason);
             return reply(status, &reason);
         }
     };
@@ -379,7 +381,7 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
                 DecodeError::UnsupportedCharset(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             };
             let reason = format!("Bad request: {error}");
-            shared.warn.warn(&ctx.name, status, &reason);
+            warn_refused(&shared.warn, &ctx.name, status, &reason);
             return reply(status, &reason);
         }
     };
@@ -390,9 +392,12 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
         let reason = format!(
             "The request holds {n} events; the channels take at most {max} per transaction (transactionCapacity). Send smaller batches."
         );
-        shared
-            .warn
-            .warn(&ctx.name, StatusCode::PAYLOAD_TOO_LARGE, &reason);
+        warn_refused(
+            &shared.warn,
+            &ctx.name,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &reason,
+        );
         return reply(StatusCode::PAYLOAD_TOO_LARGE, &reason);
     }
     ctx.counters.append_batch_received.inc();
@@ -430,7 +435,7 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
                 }
             };
             let reason = format!("The batch was not accepted: {error}. Retry later.");
-            shared.warn.warn(&ctx.name, status, &reason);
+            warn_refused(&shared.warn, &ctx.name, status, &reason);
             reply(status, &reason)
         }
     }
@@ -518,42 +523,9 @@ async fn read_body(
     Ok((bytes, over))
 }
 
-/// Logs refused requests at WARN, at most once per interval, counting the ones left out.
-pub(crate) struct RateLimit {
-    every: Duration,
-    state: Mutex<(Option<Instant>, u64)>,
-}
-
-impl RateLimit {
-    /// At most one warning per `every`.
-    pub(crate) fn new(every: Duration) -> Self {
-        RateLimit {
-            every,
-            state: Mutex::new((None, 0)),
-        }
-    }
-
-    /// Whether to log now; returns how many were suppressed since the last one.
-    pub(crate) fn check(&self) -> Option<u64> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let due = match state.0 {
-            Some(t) => now.duration_since(t) >= self.every,
-            None => true,
-        };
-        if due {
-            let suppressed = state.1;
-            *state = (Some(now), 0);
-            Some(suppressed)
-        } else {
-            state.1 += 1;
-            None
-        }
-    }
-
-    fn warn(&self, source: &str, status: StatusCode, reason: &str) {
-        if let Some(suppressed) = self.check() {
-            tracing::warn!(source = %source, status = status.as_u16(), %reason, suppressed, "Refused an HTTP request.");
-        }
+/// Logs a refused request, rate-limited.
+fn warn_refused(limit: &RateLimit, source: &str, status: StatusCode, reason: &str) {
+    if let Some(suppressed) = limit.check() {
+        tracing::warn!(source = %source, status = status.as_u16(), %reason, suppressed, "Refused an HTTP request.");
     }
 }
