@@ -110,6 +110,7 @@ fn load(
 fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
     init_logging(&args.config);
     let (topology, findings, name) = load(&args.config, true)?;
+    tracing::debug!(agent = %name, files = ?args.config.conf_file, findings = findings.len(), "Configuration loaded.");
     for f in &findings {
         tracing::warn!("{f}");
     }

@@ -358,3 +358,96 @@ fn graph_prints_mermaid_and_dot() {
     assert!(dot.contains("\"source:r1\" -> \"channel:c1\";"), "{dot}");
     assert!(dot.contains("\"channel:c1\" -> \"sink:k1\";"), "{dot}");
 }
+
+#[test]
+fn a_broken_sink_of_a_sink_group_stops_the_whole_agent_as_in_flume() {
+    let group = "a1.sinkgroups = g1\n\
+                 a1.sinkgroups.g1.sinks = k1 k2\n\
+                 a1.sinkgroups.g1.processor.type = failover\n\
+                 a1.sinks.k2.channel = c1\n";
+    let base = BASE.replace("a1.sinks = k1", "a1.sinks = k1 k2");
+    // A config error Flume also has: the whole agent is abandoned.
+    let broken = format!("{base}{group}a1.sinks.k2.type = null\na1.sinks.k2.batchSize = 5000\n");
+    let (code, json, _) = check(&broken);
+    assert_eq!(code, 1);
+    assert!(json["topology"].is_null(), "{json:#}");
+    let f = findings(&json, "agent-not-started");
+    assert_eq!(f.len(), 1, "{json:#}");
+    assert!(
+        f[0]["message"].as_str().unwrap().contains("`k2`"),
+        "{json:#}"
+    );
+    // A type only Flumen lacks: Flume would build it, so only the group is affected.
+    let unsupported = format!("{base}{group}a1.sinks.k2.type = avro\n");
+    let (_, json, _) = check(&unsupported);
+    assert_eq!(topology(&json).2, ["k1"], "{json:#}");
+    assert!(findings(&json, "agent-not-started").is_empty());
+}
+
+#[test]
+fn system_properties_from_the_command_line_reach_substitution_and_logging() {
+    let dir = test_dir();
+    let cfg = BASE.replace("totalEvents = 10", "totalEvents = ${sys:events}");
+    let mut agent = Agent::start(
+        dir.path(),
+        "a1",
+        &cfg,
+        &["-Devents=7", "-Dflume.root.logger=DEBUG,console"],
+    );
+    let done = agent.wait_for_log(&["Sequence source finished."]);
+    assert!(done.contains("events=7"), "{done}");
+    assert!(
+        agent.log().contains(" DEBUG "),
+        "no DEBUG line at DEBUG level"
+    );
+    assert!(agent.terminate().success());
+}
+
+#[test]
+fn bare_names_read_the_environment_only_with_flumes_resolver_switch() {
+    let dir = test_dir();
+    let file = dir.path().join("flume.properties");
+    std::fs::write(
+        &file,
+        BASE.replace("totalEvents = 10", "totalEvents = ${FLUMEN_TEST_EVENTS}"),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let out = Command::new(flumen_bin())
+            .args(["check", "-n", "a1", "--json", "-f"])
+            .arg(&file)
+            .args(extra)
+            .env("FLUMEN_TEST_EVENTS", "12")
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let with = run(&["-DpropertiesImplementation=org.apache.flume.node.EnvVarResolverProperties"]);
+    assert_eq!(with["findings"].as_array().unwrap().len(), 0, "{with:#}");
+    let without = run(&[]);
+    assert!(
+        !findings(&without, "substitution").is_empty(),
+        "{without:#}"
+    );
+}
+
+#[test]
+fn dash_n_picks_one_agent_of_several() {
+    let two = format!(
+        "{BASE}{}",
+        BASE.replace("a1.", "b2.")
+            .replace("type = null", "type = logger")
+    );
+    let dir = test_dir();
+    let file = dir.path().join("flume.properties");
+    std::fs::write(&file, two).unwrap();
+    for (agent, sink_type) in [("a1", "null"), ("b2", "logger")] {
+        let out = Command::new(flumen_bin())
+            .args(["check", "-n", agent, "--json", "-f"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["topology"]["sinks"][0][1], sink_type, "{json:#}");
+    }
+}

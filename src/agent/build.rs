@@ -13,16 +13,21 @@ pub fn build(spec: &AgentSpec) -> (Option<Topology>, Vec<Finding>) {
     let mut findings = Vec::new();
     let agent = &spec.name;
 
+    // Components only Flumen drops (a type it does not implement, or wired to one): Flume
+    // would have built them, so Flume's all-or-nothing rule for sink groups does not apply.
+    let mut flumen_only: BTreeSet<&str> = BTreeSet::new();
     let mut channels: Vec<ChannelNode> = Vec::new();
     for c in &spec.channels {
-        if let Some(Built::Channel(channel)) =
-            build_one(agent, ComponentKind::Channel, c, &mut findings, |_| {})
-        {
-            channels.push(ChannelNode {
+        match build_one(agent, ComponentKind::Channel, c, &mut findings, |_| {}) {
+            Ok(Built::Channel(channel)) => channels.push(ChannelNode {
                 name: c.name.clone(),
                 type_name: c.type_.value.clone(),
                 channel,
-            });
+            }),
+            Err(Dropped::Unsupported) => {
+                flumen_only.insert(&c.name);
+            }
+            _ => {}
         }
     }
     let by_name: BTreeMap<&str, &ChannelRef> = channels
@@ -33,7 +38,7 @@ pub fn build(spec: &AgentSpec) -> (Option<Topology>, Vec<Finding>) {
     let mut sources = Vec::new();
     for s in &spec.sources {
         let c = &s.component;
-        let Some(Built::Source(source)) = build_one(
+        let Ok(Built::Source(source)) = build_one(
             agent,
             ComponentKind::Source,
             c,
@@ -97,20 +102,34 @@ pub fn build(spec: &AgentSpec) -> (Option<Topology>, Vec<Finding>) {
         });
     }
 
+    // Sinks Flume itself would fail to build (bad config, batch too large).
+    let mut broken_sinks: BTreeSet<&str> = BTreeSet::new();
     let mut sinks = Vec::new();
     for s in &spec.sinks {
         let c = &s.component;
         let mut rate = 0u64;
-        let Some(Built::Sink(sink)) =
-            build_one(agent, ComponentKind::Sink, c, &mut findings, |r| {
-                rate = r
-                    .number("maxEventsPerSecond", 0u64, 0, u64::MAX / 2)
-                    .unwrap_or(0);
-            })
-        else {
-            continue;
+        let built = build_one(agent, ComponentKind::Sink, c, &mut findings, |r| {
+            rate = r
+                .number("maxEventsPerSecond", 0u64, 0, u64::MAX / 2)
+                .unwrap_or(0);
+        });
+        let sink = match built {
+            Ok(Built::Sink(sink)) => sink,
+            Err(Dropped::Unsupported) => {
+                flumen_only.insert(&c.name);
+                continue;
+            }
+            _ => {
+                broken_sinks.insert(&c.name);
+                continue;
+            }
         };
         let Some(ch) = by_name.get(s.channel.as_str()) else {
+            if flumen_only.contains(s.channel.as_str()) {
+                flumen_only.insert(&c.name);
+            } else {
+                broken_sinks.insert(&c.name);
+            }
             findings.push(Finding::new(
                 FindingKind::DroppedComponent,
                 Some(c.type_.origin.clone()),
@@ -133,6 +152,7 @@ pub fn build(spec: &AgentSpec) -> (Option<Topology>, Vec<Finding>) {
                 &s.channel,
                 ch.transaction_capacity(),
             ));
+            broken_sinks.insert(&c.name);
             continue;
         }
         sinks.push(SinkNode {
@@ -144,6 +164,22 @@ pub fn build(spec: &AgentSpec) -> (Option<Topology>, Vec<Finding>) {
         });
     }
 
+    // AbstractConfigurationProvider.loadSinkGroups: a group member that failed to build makes
+    // Flume abandon the whole agent configuration, so nothing at all runs.
+    for g in &spec.sinkgroups {
+        if let Some(bad) = g.sinks.iter().find(|m| broken_sinks.contains(m.as_str())) {
+            findings.push(Finding::new(
+                FindingKind::AgentNotStarted,
+                g.origin.clone(),
+                format!("{agent}.sinkgroups.{}.sinks", g.name),
+                format!(
+                    "Sink `{bad}` of sink group `{}` failed to build; Flume then abandons the whole configuration of agent `{agent}` and runs nothing.",
+                    g.name
+                ),
+            ));
+            return (None, findings);
+        }
+    }
     for g in &spec.sinkgroups {
         let built: Vec<&str> = g
             .sinks
@@ -238,6 +274,14 @@ pub fn build(spec: &AgentSpec) -> (Option<Topology>, Vec<Finding>) {
     (Some(topology), findings)
 }
 
+/// Why a component was not built.
+enum Dropped {
+    /// A type Flume has (or a custom class) that Flumen does not implement.
+    Unsupported,
+    /// A config Flume itself would refuse.
+    Broken,
+}
+
 /// Resolves the type and builds one component, recording findings. `extra` reads keys every
 /// component of this kind may carry.
 fn build_one(
@@ -246,7 +290,7 @@ fn build_one(
     c: &ComponentSpec,
     findings: &mut Vec<Finding>,
     extra: impl FnOnce(&mut PropReader<'_>),
-) -> Option<Built> {
+) -> Result<Built, Dropped> {
     let full = format!("{agent}.{}.{}", kind.key(), c.name);
     let type_name = c.type_.value.trim();
     let entry = match registry::lookup(kind, type_name) {
@@ -266,7 +310,7 @@ fn build_one(
                 )
                 .expected(format!("one of {}", registry::aliases(kind).join(", "))),
             );
-            return None;
+            return Err(Dropped::Unsupported);
         }
         Lookup::Unknown(suggestion) => {
             findings.push(
@@ -284,7 +328,7 @@ fn build_one(
                 .expected(format!("one of {}", registry::aliases(kind).join(", ")))
                 .suggest(suggestion),
             );
-            return None;
+            return Err(Dropped::Broken);
         }
     };
     let mut reader = PropReader::new(&c.props, &full);
@@ -303,9 +347,9 @@ fn build_one(
                 c.name
             ),
         ));
-        return None;
+        return Err(Dropped::Broken);
     }
-    built
+    built.ok_or(Dropped::Broken)
 }
 
 /// Keys of the source routing layer: the `replicating` selector is what Flumen runs;
