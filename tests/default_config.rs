@@ -17,7 +17,9 @@ fn the_embedded_default_config_runs_and_logs_events_in_flumes_format() {
     assert_eq!(tcp_send(port, b"hello\n"), b"OK\n");
     let line = agent.wait_for_log(&["Event: {"]);
     assert!(
-        line.ends_with("Event: { headers:{} body: 68 65 6C 6C 6F                                  hello }"),
+        line.ends_with(
+            "Event: { headers:{} body: 68 65 6C 6C 6F                                  hello }"
+        ),
         "{line}"
     );
     let status = agent.terminate();

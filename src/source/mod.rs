@@ -169,6 +169,47 @@ impl ChannelProcessor {
     }
 }
 
+/// Binds a TCP listener on `bind:port` and logs the bound address (port 0 picks a free one;
+/// tests and operators read the real port from this line).
+pub(crate) async fn listen_tcp(
+    bind: &str,
+    port: u16,
+    ctx: &SourceContext,
+) -> Result<tokio::net::TcpListener, SourceError> {
+    let addr = format!("{bind}:{port}");
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| SourceError::Bind { addr, source })?;
+    log_listening(listener.local_addr(), ctx)?;
+    Ok(listener)
+}
+
+/// Binds a UDP socket on `bind:port` and logs the bound address.
+pub(crate) async fn listen_udp(
+    bind: &str,
+    port: u16,
+    ctx: &SourceContext,
+) -> Result<tokio::net::UdpSocket, SourceError> {
+    let addr = format!("{bind}:{port}");
+    let socket = tokio::net::UdpSocket::bind(&addr)
+        .await
+        .map_err(|source| SourceError::Bind { addr, source })?;
+    log_listening(socket.local_addr(), ctx)?;
+    Ok(socket)
+}
+
+fn log_listening(
+    local: std::io::Result<std::net::SocketAddr>,
+    ctx: &SourceContext,
+) -> Result<(), SourceError> {
+    let local = local.map_err(|source| SourceError::Io {
+        context: "reading the bound address".into(),
+        source,
+    })?;
+    tracing::info!(source = %ctx.name, address = %local, "Source listening.");
+    Ok(())
+}
+
 /// Puts the original batch back into a `Full` error raised for a clone.
 fn restore(error: ChannelError, events: Vec<Event>) -> ChannelError {
     match error {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use super::{Source, SourceContext, SourceError};
 use crate::channel::ChannelError;
@@ -93,18 +93,7 @@ impl Source for NetcatSource {
     }
 
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), SourceError> {
-        let addr = format!("{}:{}", self.config.bind, self.config.port);
-        let listener = TcpListener::bind(&addr)
-            .await
-            .map_err(|source| SourceError::Bind {
-                addr: addr.clone(),
-                source,
-            })?;
-        let local = listener.local_addr().map_err(|source| SourceError::Io {
-            context: "reading the bound address".into(),
-            source,
-        })?;
-        tracing::info!(source = %ctx.name, address = %local, "Netcat source listening.");
+        let listener = super::listen_tcp(&self.config.bind, self.config.port, &ctx).await?;
         let tracker = tokio_util::task::TaskTracker::new();
         let bad_input = Arc::new(RateLimit::new(Duration::from_secs(10)));
         loop {

@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
-use tokio::net::UdpSocket;
 
 use super::{Source, SourceContext, SourceError};
 use crate::config::PropReader;
@@ -102,18 +101,7 @@ impl Source for NetcatUdpSource {
     }
 
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), SourceError> {
-        let addr = format!("{}:{}", self.config.bind, self.config.port);
-        let socket = UdpSocket::bind(&addr)
-            .await
-            .map_err(|source| SourceError::Bind {
-                addr: addr.clone(),
-                source,
-            })?;
-        let local = socket.local_addr().map_err(|source| SourceError::Io {
-            context: "reading the bound address".into(),
-            source,
-        })?;
-        tracing::info!(source = %ctx.name, address = %local, "Netcat UDP source listening.");
+        let socket = super::listen_udp(&self.config.bind, self.config.port, &ctx).await?;
         let header = self.config.remote_address_header.as_deref();
         let truncated = RateLimit::new(Duration::from_secs(10));
         let mut block = BytesMut::with_capacity(BLOCK_SIZE);

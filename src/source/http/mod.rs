@@ -48,7 +48,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_util::task::TaskTracker;
 
 use crate::rate_limit::RateLimit;
@@ -235,18 +235,7 @@ impl Source for HttpSource {
     }
 
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), SourceError> {
-        let addr = format!("{}:{}", self.config.bind, self.config.port);
-        let listener = TcpListener::bind(&addr)
-            .await
-            .map_err(|source| SourceError::Bind {
-                addr: addr.clone(),
-                source,
-            })?;
-        let local = listener.local_addr().map_err(|source| SourceError::Io {
-            context: "reading the bound address".into(),
-            source,
-        })?;
-        tracing::info!(source = %ctx.name, address = %local, "HTTP source listening.");
+        let listener = super::listen_tcp(&self.config.bind, self.config.port, &ctx).await?;
         let shared = Arc::new(Shared {
             config: self.config,
             ctx: ctx.clone(),
