@@ -1,0 +1,91 @@
+//! Interceptor types: Flume aliases (case-insensitive) and builder class names → builders.
+
+use super::static_header::StaticInterceptor;
+use super::{ChainError, Interceptor};
+use crate::config::{did_you_mean, Finding, FindingKind, Prop, PropReader};
+
+/// Builds an interceptor; `None` when its config is invalid (findings are in the reader).
+pub type BuildFn = fn(&mut PropReader<'_>) -> Option<Box<dyn Interceptor>>;
+
+/// One implemented interceptor type.
+pub struct Entry {
+    /// Flume's short name (or Flumen's, for Flumen's own interceptors).
+    pub alias: &'static str,
+    /// Flume's builder class names for this type.
+    pub classes: &'static [&'static str],
+    /// One line of documentation.
+    pub doc: &'static str,
+    /// The builder.
+    pub build: BuildFn,
+}
+
+/// Every interceptor Flumen implements.
+pub static ENTRIES: &[Entry] = &[Entry {
+    alias: "static",
+    classes: &["org.apache.flume.interceptor.StaticInterceptor$Builder"],
+    doc: "Sets one fixed header on every event.",
+    build: |r| Some(Box::new(StaticInterceptor::from_props(r)?)),
+}];
+
+/// Flume's interceptor aliases that Flumen does not implement.
+const FLUME_ONLY: &[&str] = &[];
+
+/// Why an interceptor could not be built.
+pub struct BuildError {
+    /// Unsupported or broken.
+    pub kind: ChainError,
+    /// What to tell the user.
+    pub finding: Finding,
+}
+
+/// Resolves `type_` and builds the interceptor.
+pub fn build(type_: &Prop, r: &mut PropReader<'_>) -> Result<Box<dyn Interceptor>, BuildError> {
+    let t = type_.value.trim();
+    let entry = ENTRIES
+        .iter()
+        .find(|e| e.alias.eq_ignore_ascii_case(t) || e.classes.contains(&t));
+    let Some(entry) = entry else {
+        let known: Vec<&str> = ENTRIES.iter().map(|e| e.alias).collect();
+        let flume_only = FLUME_ONLY.iter().any(|a| a.eq_ignore_ascii_case(t));
+        let (kind, finding_kind, message) = if flume_only || t.contains('.') {
+            (
+                ChainError::Unsupported,
+                FindingKind::UnsupportedType,
+                format!("Interceptor type `{t}` is not implemented by Flumen."),
+            )
+        } else {
+            (
+                ChainError::Broken,
+                FindingKind::UnknownType,
+                format!("`{t}` is not an interceptor type or builder class Flume knows."),
+            )
+        };
+        let suggestion = if kind == ChainError::Broken {
+            did_you_mean(t, known.iter().copied())
+        } else {
+            None
+        };
+        return Err(BuildError {
+            kind,
+            finding: Finding::new(
+                finding_kind,
+                Some(type_.origin.clone()),
+                type_.full_key.clone(),
+                message,
+            )
+            .expected(format!("one of {}", known.join(", ")))
+            .suggest(suggestion),
+        });
+    };
+    (entry.build)(r).ok_or_else(|| BuildError {
+        kind: ChainError::Broken,
+        finding: Finding::new(
+            FindingKind::DroppedComponent,
+            Some(type_.origin.clone()),
+            type_.full_key.clone(),
+            format!(
+                "Interceptor `{t}` could not be configured (see the findings on its keys)."
+            ),
+        ),
+    })
+}
