@@ -193,6 +193,24 @@ impl Shape {
         for (name, _, channel) in &self.sinks {
             out.push_str(&format!("  ch_{} --> sink_{}\n", id(channel), id(name)));
         }
+        for (component, channel) in &self.error_channels {
+            let node = if self.sources.iter().any(|s| &s.0 == component) {
+                format!("src_{}", id(component))
+            } else {
+                format!("sink_{}", id(component))
+            };
+            out.push_str(&format!("  {node} -. errors .-> ch_{}\n", id(channel)));
+        }
+        for (name, processor, sinks) in &self.sinkgroups {
+            out.push_str(&format!(
+                "  subgraph group_{}[\"{name} ({processor})\"]\n",
+                id(name)
+            ));
+            for s in sinks {
+                out.push_str(&format!("    sink_{}\n", id(s)));
+            }
+            out.push_str("  end\n");
+        }
         out
     }
 
@@ -235,6 +253,29 @@ impl Shape {
                 esc(channel),
                 esc(name)
             ));
+        }
+        for (component, channel) in &self.error_channels {
+            let kind = if self.sources.iter().any(|s| &s.0 == component) {
+                "source"
+            } else {
+                "sink"
+            };
+            out.push_str(&format!(
+                "  \"{kind}:{}\" -> \"channel:{}\" [style=dashed, label=\"errors\"];\n",
+                esc(component),
+                esc(channel)
+            ));
+        }
+        for (name, processor, sinks) in &self.sinkgroups {
+            out.push_str(&format!(
+                "  subgraph \"cluster_{0}\" {{ label=\"{0} ({1})\";",
+                esc(name),
+                esc(processor)
+            ));
+            for s in sinks {
+                out.push_str(&format!(" \"sink:{}\";", esc(s)));
+            }
+            out.push_str(" }\n");
         }
         out.push_str("}\n");
         out
