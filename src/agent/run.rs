@@ -185,6 +185,16 @@ async fn run_source(
     ctx.counters.lifetime.started();
     let result = s.source.run(ctx.clone()).await;
     ctx.counters.lifetime.stopped();
+    let c = &ctx.counters;
+    tracing::info!(
+        source = %s.name,
+        received = c.event_received.get(),
+        accepted = c.event_accepted.get(),
+        filtered = c.event_filtered.get(),
+        dead_lettered = c.event_dead_lettered.get(),
+        write_failures = c.channel_write_fail.get(),
+        "Source totals."
+    );
     (s.name, result)
 }
 

@@ -111,7 +111,16 @@ impl SinkRunner {
     async fn stop(&mut self) {
         for slot in &mut self.slots {
             slot.stop().await;
-            slot.counters().lifetime.stopped();
+            let c = slot.counters();
+            c.lifetime.stopped();
+            tracing::info!(
+                sink = %slot.name,
+                drained = c.drain_success.get(),
+                filtered = c.event_filtered.get(),
+                dead_lettered = c.event_dead_lettered.get(),
+                write_failures = c.event_write_fail.get(),
+                "Sink totals."
+            );
         }
     }
 }
