@@ -38,7 +38,7 @@ pub(crate) fn build(
         Ok(i) if !fatal => (Some(i), findings),
         Ok(_) => (None, findings),
         Err(e) => {
-            findings.push(e.finding);
+            findings.push(*e.finding);
             (None, findings)
         }
     }
