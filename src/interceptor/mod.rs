@@ -10,8 +10,20 @@
 //! more at shutdown. Events a flush emits go through the interceptors after the one that
 //! emitted them.
 
+pub mod host;
+mod java_regex;
+pub mod joda;
+pub mod regex_extractor;
+pub mod regex_filter;
 pub mod registry;
+pub mod remove_header;
+pub mod search_replace;
 pub mod static_header;
+#[cfg(test)]
+mod testkit;
+pub mod throttle;
+pub mod timestamp;
+pub mod uuid;
 
 use std::time::Duration;
 
