@@ -1,5 +1,6 @@
 //! Interceptor types: Flume aliases (case-insensitive) and builder class names → builders.
 
+use super::aggregate::AggregateInterceptor;
 use super::static_header::StaticInterceptor;
 use super::{ChainError, Interceptor};
 use crate::config::{did_you_mean, Finding, FindingKind, Prop, PropReader};
@@ -20,12 +21,20 @@ pub struct Entry {
 }
 
 /// Every interceptor Flumen implements.
-pub static ENTRIES: &[Entry] = &[Entry {
-    alias: "static",
-    classes: &["org.apache.flume.interceptor.StaticInterceptor$Builder"],
-    doc: "Sets one fixed header on every event.",
-    build: |r| Some(Box::new(StaticInterceptor::from_props(r)?)),
-}];
+pub static ENTRIES: &[Entry] = &[
+    Entry {
+        alias: "static",
+        classes: &["org.apache.flume.interceptor.StaticInterceptor$Builder"],
+        doc: "Sets one fixed header on every event.",
+        build: |r| Some(Box::new(StaticInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "aggregate",
+        classes: &[],
+        doc: "Tumbling-window count, sum, avg, min or max per group, emitted as summary events.",
+        build: |r| Some(Box::new(AggregateInterceptor::from_props(r)?)),
+    },
+];
 
 /// Flume's interceptor aliases that Flumen does not implement.
 const FLUME_ONLY: &[&str] = &[];
@@ -83,9 +92,7 @@ pub fn build(type_: &Prop, r: &mut PropReader<'_>) -> Result<Box<dyn Interceptor
             FindingKind::DroppedComponent,
             Some(type_.origin.clone()),
             type_.full_key.clone(),
-            format!(
-                "Interceptor `{t}` could not be configured (see the findings on its keys)."
-            ),
+            format!("Interceptor `{t}` could not be configured (see the findings on its keys)."),
         ),
     })
 }
