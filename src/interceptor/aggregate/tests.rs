@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use super::*;
-use crate::config::{Origin, Prop, Props};
+use crate::config::{Finding, FindingKind, Origin, Prop, Props};
 
 struct FakeClock(AtomicI64);
 
