@@ -69,6 +69,13 @@
 //! shutdown emits every open window as partial, and in processing time the window in which the
 //! interceptor started is partial (events before the start went elsewhere).
 //!
+//! # Redelivery
+//!
+//! A summary counts every event the interceptor sees, and Flume's pipeline is at-least-once:
+//! an event seen twice is counted twice. On the source side that happens when the put fails
+//! after the chain ran (full channel: HTTP 503, and the client resends); on the sink side when
+//! a delivery fails and the take is rolled back and taken again.
+//!
 //! # What a crash loses
 //!
 //! Open windows live only in memory. On a clean stop the final flush emits them as partial
