@@ -20,8 +20,8 @@
 //!
 //! `count` reads no value; every other function needs exactly one of `valueHeader`,
 //! `valueField`, `valueFrom = body` (none, or more than one, drops the owning component, as a
-//! broken interceptor does in Flume). A value key set with `count`, and `allowedLatenessMs` or
-//! `late` set with processing time, are reported as ignored.
+//! broken interceptor does in Flume). A value key set with `count`, and `allowedLatenessMs`,
+//! `late` or `timestampHeader` set with processing time, are reported as ignored.
 //!
 //! # Events
 //!
@@ -32,9 +32,12 @@
 //! - A missing `groupBy` header counts as the empty value: events without it and events with an
 //!   empty one share a group, whose summary carries the header with an empty value.
 //! - Every other event is folded into its window and group and, unless `dropOriginals = true`,
-//!   goes on unchanged in its batch. The numbers are described in [`value`]: integer sums are
-//!   exact (`i128`), a window holding any non-integer sums in `f64`; `avg` is always an `f64`
-//!   (`2.5`, `3`, `0.3333333333333333`).
+//!   goes on unchanged in its batch. Numbers (the `value` submodule): integer sums are exact
+//!   (`i128`), a window holding any non-integer sums in `f64`; `avg` is always an `f64`
+//!   (`2.5`, `3`, `0.3333333333333333`); min/max print the value as parsed.
+//! - Memory: one accumulator (about 100 bytes plus the group values) per group per open window;
+//!   there is no cap, so a `groupBy` header with unbounded distinct values grows without bound
+//!   until its windows close.
 //!
 //! # Event time, watermark and lateness
 //!
@@ -42,7 +45,8 @@
 //! after each event, in batch order, so results do not depend on how events are batched. An
 //! event whose window ends at or before the watermark (`end ≤ watermark`) is *late*: its window
 //! is closed, it is never folded, it is counted (logged at WARN with the running total,
-//! rate-limited), and it passes or is dead-lettered per `late`.
+//! rate-limited), and it passes or is dead-lettered per `late`; with `pass` it goes on even
+//! when `dropOriginals = true`, since no summary holds it.
 //!
 //! So that a stream that slows down or stops does not hold its last windows forever, the
 //! processing clock also moves the watermark: a window that has been open for
