@@ -10,6 +10,7 @@
 //! more at shutdown. Events a flush emits go through the interceptors after the one that
 //! emitted them.
 
+pub mod aggregate;
 pub mod host;
 mod java_regex;
 pub mod joda;

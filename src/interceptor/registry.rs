@@ -1,5 +1,6 @@
 //! Interceptor types: Flume aliases (case-insensitive) and builder class names → builders.
 
+use super::aggregate::AggregateInterceptor;
 use super::host::HostInterceptor;
 use super::regex_extractor::RegexExtractorInterceptor;
 use super::regex_filter::RegexFilterInterceptor;
@@ -82,6 +83,12 @@ pub static ENTRIES: &[Entry] = &[
         classes: &[],
         doc: "Limits events per period, by waiting (block) or dropping (drop).",
         build: |r| Some(Box::new(ThrottleInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "aggregate",
+        classes: &[],
+        doc: "Tumbling-window count, sum, avg, min or max per group, emitted as summary events.",
+        build: |r| Some(Box::new(AggregateInterceptor::from_props(r)?)),
     },
 ];
 
