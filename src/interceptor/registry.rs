@@ -83,9 +83,7 @@ pub fn build(type_: &Prop, r: &mut PropReader<'_>) -> Result<Box<dyn Interceptor
             FindingKind::DroppedComponent,
             Some(type_.origin.clone()),
             type_.full_key.clone(),
-            format!(
-                "Interceptor `{t}` could not be configured (see the findings on its keys)."
-            ),
+            format!("Interceptor `{t}` could not be configured (see the findings on its keys)."),
         ),
     })
 }
