@@ -148,8 +148,14 @@ fn parse_endpoint(r: &mut PropReader<'_>, value: &str) -> Option<Url> {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
             return Some(url)
         }
-        Ok(url) => format!("the scheme `{}` is not http or https", url.scheme()),
-        Err(error) => error.to_string(),
+        Ok(url) if matches!(url.scheme(), "http" | "https") => {
+            "no host; Flume drops the sink".to_string()
+        }
+        Ok(url) => format!(
+            "the scheme `{}` is not http or https; Flume would keep the sink and fail on every event, Flumen drops it",
+            url.scheme()
+        ),
+        Err(error) => format!("{error}; Flume drops the sink"),
     };
     let origin = r.raw("endpoint").map(|p| p.origin.clone());
     let key = r.full_key("endpoint");
@@ -158,7 +164,7 @@ fn parse_endpoint(r: &mut PropReader<'_>, value: &str) -> Option<Url> {
             FindingKind::BadValue,
             origin,
             key,
-            format!("Endpoint `{value}` is not a usable URL ({problem}); Flume drops the sink."),
+            format!("Endpoint `{value}` is not a usable URL: {problem}."),
         )
         .expected("an http:// or https:// URL".to_string()),
     );

@@ -210,9 +210,19 @@ impl StatusPolicies {
                 DEFAULT_INCREMENT_METRICS,
             ),
         };
+        if r.is_fatal() {
+            // The sink is dropped anyway; its policies do not matter.
+            return policies;
+        }
+        // An absent deciding key is reported at the sink's `endpoint` line.
+        let place = |r: &mut PropReader<'_>, key: &str| {
+            r.raw(key)
+                .or_else(|| r.raw("endpoint"))
+                .map(|p| p.origin.clone())
+        };
         let (rollback, key) = policies.rollback.decide(200);
         if rollback {
-            let origin = r.raw(&key).map(|p| p.origin.clone());
+            let origin = place(r, &key);
             let full_key = r.full_key(&key);
             r.push(
                 Finding::new(
@@ -228,7 +238,7 @@ impl StatusPolicies {
         }
         let (backoff, key) = policies.backoff.decide(200);
         if backoff {
-            let origin = r.raw(&key).map(|p| p.origin.clone());
+            let origin = place(r, &key);
             let full_key = r.full_key(&key);
             r.push(
                 Finding::new(
