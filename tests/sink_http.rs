@@ -27,6 +27,7 @@ type Responder = Arc<dyn Fn(&[u8], usize) -> u16 + Send + Sync>;
 struct Server {
     port: u16,
     seen: Arc<Mutex<Vec<Seen>>>,
+    connections: Arc<AtomicUsize>,
 }
 
 impl Server {
@@ -38,14 +39,20 @@ impl Server {
         let port = listener.local_addr().expect("local address").port();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let count = Arc::new(AtomicUsize::new(0));
-        let s = seen.clone();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (s, c) = (seen.clone(), connections.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
+                c.fetch_add(1, Ordering::SeqCst);
                 let (s, respond, count) = (s.clone(), respond.clone(), count.clone());
                 std::thread::spawn(move || serve(stream, &s, &respond, &count));
             }
         });
-        Server { port, seen }
+        Server {
+            port,
+            seen,
+            connections,
+        }
     }
 
     fn seen(&self) -> Vec<Seen> {
