@@ -172,6 +172,11 @@ fn every_body_arrives_once_and_in_order_one_request_per_event() {
         "{:?}",
         seen[0]
     );
+    let connections = server.connections.load(Ordering::SeqCst);
+    assert!(
+        connections <= 3,
+        "keep-alive: {connections} connections for 300 posts"
+    );
     assert!(agent.terminate().success(), "{}", agent.log());
     assert_eq!(server.seen().len(), 300, "nothing posted twice");
 }
