@@ -249,7 +249,7 @@ pub fn build_chain(
                 for f in reader.finish() {
                     r.push(f);
                 }
-                r.push(e.finding);
+                r.push(*e.finding);
                 error = Some(e.kind);
             }
         }
