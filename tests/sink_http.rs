@@ -388,3 +388,41 @@ fn json_batches_reach_a_second_agents_http_source_with_headers_and_bodies_intact
     assert!(a.terminate().success(), "{}", a.log());
     assert!(b.terminate().success(), "{}", b.log());
 }
+
+#[test]
+fn a_rolled_back_status_makes_a_failover_group_switch_sinks() {
+    // Flume's http sink hides a rollback from its processor; Flumen's fails the delivery, so
+    // the failover processor moves to the next sink and nothing waits on the broken endpoint.
+    let broken = Server::start(Arc::new(|_, _| 503));
+    let healthy = Server::start(Arc::new(|_, _| 200));
+    let config = format!(
+        "{}\
+         a1.sinks = k1 k2\n\
+         a1.sinks.k2.type = http\n\
+         a1.sinks.k2.channel = c1\n\
+         a1.sinks.k2.endpoint = {}\n\
+         a1.sinks.k2.rollback.2XX = false\n\
+         a1.sinks.k2.backoff.2XX = false\n\
+         a1.sinks.k2.incrementMetrics.2XX = true\n\
+         a1.sinkgroups = g1\n\
+         a1.sinkgroups.g1.sinks = k1 k2\n\
+         a1.sinkgroups.g1.processor.type = failover\n\
+         a1.sinkgroups.g1.processor.priority.k1 = 10\n\
+         a1.sinkgroups.g1.processor.priority.k2 = 5\n\
+         a1.sinkgroups.g1.processor.maxpenalty = 60000\n",
+        seq_config(40, &broken.endpoint(), "a1.sinks.k1.batchSize = 10\n"),
+        healthy.endpoint(),
+    );
+    let dir = test_dir();
+    let mut agent = Agent::start(dir.path(), "a1", &config, &[]);
+    wait_until("40 events at the healthy endpoint", DEADLINE, || {
+        healthy.accepted().len() >= 40
+    });
+    assert_eq!(healthy.accepted(), numbers(40));
+    assert!(
+        !broken.seen().is_empty(),
+        "the preferred sink was tried first"
+    );
+    assert!(broken.accepted().is_empty());
+    assert!(agent.terminate().success(), "{}", agent.log());
+}
