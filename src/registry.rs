@@ -8,6 +8,7 @@ use crate::channel::memory::{MemoryChannel, MemoryChannelConfig};
 use crate::channel::ChannelRef;
 use crate::config::{did_you_mean, ComponentKind, PropReader};
 use crate::sink::file_roll::{FileRollConfig, FileRollSink};
+use crate::sink::http::HttpSink;
 use crate::sink::logger::LoggerSink;
 use crate::sink::null::NullSink;
 use crate::sink::Sink;
@@ -130,6 +131,13 @@ pub static ENTRIES: &[Entry] = &[
                 FileRollConfig::from_props(r)?,
             ))))
         },
+    },
+    Entry {
+        kind: ComponentKind::Sink,
+        alias: "http",
+        classes: &["org.apache.flume.sink.http.HttpSink"],
+        doc: "POSTs each event body (or, with batchMode = json, each batch) to an HTTP(S) endpoint; per-status rollback, backoff and metrics.",
+        build: |_, r| Some(Built::Sink(Box::new(HttpSink::from_props(r)?))),
     },
 ];
 

@@ -5,6 +5,7 @@
 //! rolls back on failure, then backs off. A sink only has to write.
 
 pub mod file_roll;
+pub mod http;
 pub mod logger;
 pub mod null;
 pub mod processor;
@@ -27,6 +28,33 @@ pub enum SinkError {
         #[source]
         source: std::io::Error,
     },
+    /// A request to a remote endpoint failed before an answer arrived (connect refused,
+    /// connect or request timeout, connection reset). Recoverable: retry after a backoff.
+    #[error("{context}: {detail}")]
+    Transport {
+        /// What was being done, with the address.
+        context: String,
+        /// The innermost cause, in words (the wrapped error's own message is often generic).
+        detail: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The receiver answered, and the sink's policy for that answer says roll the batch back
+    /// (the `http` sink's `rollback.<status>`). Recoverable: the batch is retried, and the
+    /// sink processor may fail over to another sink.
+    #[error("{endpoint} answered HTTP {status}, which is configured to roll back ({policy_key})")]
+    Rejected {
+        /// Where the batch went.
+        endpoint: String,
+        /// The status code of the answer.
+        status: u16,
+        /// The key that decided the rollback (`rollback.503`, `rollback.5XX`, `defaultRollback`).
+        policy_key: String,
+        /// Whether the runner should back off before the next attempt; `false` asks for an
+        /// immediate retry (Flume's `backoff.<status> = false` with a rollback).
+        backoff: bool,
+    },
 }
 
 impl SinkError {
@@ -34,6 +62,38 @@ impl SinkError {
     pub fn code(&self) -> &'static str {
         match self {
             SinkError::Io { .. } => "io",
+            SinkError::Transport { .. } => "transport",
+            SinkError::Rejected { .. } => "rejected",
+        }
+    }
+
+    /// Whether the runner should back off before retrying (true except for a rejection whose
+    /// policy says retry at once).
+    pub fn backoff(&self) -> bool {
+        match self {
+            SinkError::Rejected { backoff, .. } => *backoff,
+            _ => true,
+        }
+    }
+}
+
+/// How a delivered batch is to be accounted, beyond "commit the take".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    /// Events to count as drained successfully (`EventDrainSuccessCount`); normally the whole
+    /// batch. The `http` sink counts only answers whose `incrementMetrics` policy says so.
+    pub drained: usize,
+    /// Whether the runner should back off before the next take, as Flume's runner does when
+    /// `process()` returns `BACKOFF` after a commit (the `http` sink's `backoff.<status>`).
+    pub backoff: bool,
+}
+
+impl Delivered {
+    /// The ordinary case: all `n` events drained, no backoff.
+    pub fn all(n: usize) -> Self {
+        Delivered {
+            drained: n,
+            backoff: false,
         }
     }
 }
@@ -55,6 +115,17 @@ pub trait Sink: Send + 'static {
     /// # Cancel safety
     /// May be cancelled at shutdown past the deadline; the batch is then rolled back.
     async fn deliver(&mut self, events: &[Event]) -> Result<(), SinkError>;
+
+    /// [`Sink::deliver`] with its accounting: how many events count as drained and whether to
+    /// back off although the batch is committed. Runners should call this one; the default
+    /// delivers and counts the whole batch.
+    ///
+    /// # Cancel safety
+    /// As [`Sink::deliver`].
+    async fn deliver_accounted(&mut self, events: &[Event]) -> Result<Delivered, SinkError> {
+        self.deliver(events).await?;
+        Ok(Delivered::all(events.len()))
+    }
 
     /// Periodic work while idle (rolling files on time); called at least once a second.
     async fn maintain(&mut self) -> Result<(), SinkError> {
