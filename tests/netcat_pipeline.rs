@@ -39,6 +39,10 @@ fn config(
 
 fn send_lines(port: u16, lines: impl Iterator<Item = String>) {
     let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    // A stalled agent fails the test instead of hanging it.
+    stream
+        .set_write_timeout(Some(DEADLINE))
+        .expect("write timeout");
     let mut w = std::io::BufWriter::with_capacity(1 << 16, stream);
     for l in lines {
         w.write_all(l.as_bytes()).expect("send");

@@ -76,7 +76,13 @@ impl SinkRunner {
             }
             match (last, tried) {
                 (Outcome::Delivered, Some(i)) => {
-                    failed_rounds = 0;
+                    if self.slots[i].wants_backoff() {
+                        // Committed, but the sink asked to slow down (an http backoff policy).
+                        failed_rounds = failed_rounds.saturating_add(1);
+                        pause(&control, (BACKOFF_STEP * failed_rounds).min(BACKOFF_MAX)).await;
+                    } else {
+                        failed_rounds = 0;
+                    }
                     if let Some(delay) = self.slots[i].throttle_delay() {
                         pause(&control, delay).await;
                     }
@@ -95,6 +101,10 @@ impl SinkRunner {
                     for slot in &mut self.slots {
                         slot.maintain().await;
                     }
+                }
+                (_, Some(i)) if !self.slots[i].wants_backoff() => {
+                    // Rolled back, and the sink asked for an immediate retry.
+                    tokio::task::yield_now().await;
                 }
                 _ => {
                     failed_rounds = failed_rounds.saturating_add(1);

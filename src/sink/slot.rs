@@ -32,6 +32,10 @@ pub struct Slot {
     started: Instant,
     delivered: u64,
     warnings: RateLimit,
+    /// Whether the last attempt asked the runner to back off before the next one (a failed
+    /// delivery usually does; an http policy may ask for it after a commit, or not after a
+    /// rollback).
+    backoff: bool,
 }
 
 impl Slot {
@@ -59,6 +63,7 @@ impl Slot {
             started: Instant::now(),
             delivered: 0,
             warnings: RateLimit::new(Duration::from_secs(5)),
+            backoff: false,
         }
     }
 
@@ -77,11 +82,26 @@ impl Slot {
         self.pending.is_empty() && self.channel.pending() == 0
     }
 
+    /// Whether the last attempt asked for a backoff before the next one.
+    pub fn wants_backoff(&self) -> bool {
+        self.backoff
+    }
+
     /// One attempt: pending flush output first, else one batch from the channel.
     ///
     /// # Cancel safety
     /// Cancelling rolls the take back (the guard is dropped).
     pub async fn attempt(&mut self) -> Outcome {
+        // Failures back off unless the sink says otherwise (set in `attempt_inner`).
+        self.backoff = true;
+        let outcome = self.attempt_inner().await;
+        if outcome == Outcome::Empty {
+            self.backoff = false;
+        }
+        outcome
+    }
+
+    async fn attempt_inner(&mut self) -> Outcome {
         if !self.pending.is_empty() {
             return self.deliver_pending().await;
         }
@@ -116,14 +136,25 @@ impl Slot {
             intercepted = out.events;
             &intercepted
         };
-        let delivered = events.len() as u64;
+        let mut delivered = events.len() as u64;
+        self.backoff = false;
         if !events.is_empty() {
-            if let Err(error) = self.sink.deliver(events).await {
-                self.counters.event_write_fail.add(n);
-                self.warn(&format!(
-                    "Delivery failed; the batch was rolled back and will be retried: {error}"
-                ));
-                return Outcome::Failed;
+            match self.sink.deliver_accounted(events).await {
+                Ok(accounted) => {
+                    delivered = accounted.drained as u64;
+                    self.backoff = accounted.backoff;
+                }
+                Err(error) => {
+                    self.backoff = error.backoff();
+                    // Flume counts only failures to reach the receiver as write failures.
+                    if !matches!(error, super::SinkError::Rejected { .. }) {
+                        self.counters.event_write_fail.add(n);
+                    }
+                    self.warn(&format!(
+                        "Delivery failed; the batch was rolled back and will be retried: {error}"
+                    ));
+                    return Outcome::Failed;
+                }
             }
         }
         match take.commit().await {
@@ -134,6 +165,7 @@ impl Slot {
             }
             Err(error) => {
                 tracing::error!(sink = %self.name, %error, events = n, "Commit of a delivered batch failed; the batch will be delivered again.");
+                self.backoff = true;
                 Outcome::Failed
             }
         }
@@ -189,11 +221,12 @@ impl Slot {
 
     async fn deliver_pending(&mut self) -> Outcome {
         let n = self.pending.len() as u64;
-        match self.sink.deliver(&self.pending).await {
-            Ok(()) => {
+        match self.sink.deliver_accounted(&self.pending).await {
+            Ok(accounted) => {
                 self.pending.clear();
-                self.counters.drain_success.add(n);
+                self.counters.drain_success.add(accounted.drained as u64);
                 self.delivered += n;
+                self.backoff = accounted.backoff;
                 Outcome::Delivered
             }
             Err(error) => {
