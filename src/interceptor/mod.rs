@@ -10,8 +10,17 @@
 //! more at shutdown. Events a flush emits go through the interceptors after the one that
 //! emitted them.
 
+pub mod codec;
+pub mod compress;
+pub mod crypto;
+pub mod decompress;
+pub mod decrypt;
+pub mod encrypt;
 pub mod registry;
+pub mod snappy_frame;
 pub mod static_header;
+#[cfg(test)]
+mod test_support;
 
 use std::time::Duration;
 

@@ -1,5 +1,9 @@
 //! Interceptor types: Flume aliases (case-insensitive) and builder class names → builders.
 
+use super::compress::CompressInterceptor;
+use super::decompress::DecompressInterceptor;
+use super::decrypt::DecryptInterceptor;
+use super::encrypt::EncryptInterceptor;
 use super::static_header::StaticInterceptor;
 use super::{ChainError, Interceptor};
 use crate::config::{did_you_mean, Finding, FindingKind, Prop, PropReader};
@@ -20,12 +24,38 @@ pub struct Entry {
 }
 
 /// Every interceptor Flumen implements.
-pub static ENTRIES: &[Entry] = &[Entry {
-    alias: "static",
-    classes: &["org.apache.flume.interceptor.StaticInterceptor$Builder"],
-    doc: "Sets one fixed header on every event.",
-    build: |r| Some(Box::new(StaticInterceptor::from_props(r)?)),
-}];
+pub static ENTRIES: &[Entry] = &[
+    Entry {
+        alias: "static",
+        classes: &["org.apache.flume.interceptor.StaticInterceptor$Builder"],
+        doc: "Sets one fixed header on every event.",
+        build: |r| Some(Box::new(StaticInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "compress",
+        classes: &[],
+        doc: "Compresses bodies (gzip, zstd, snappy, lz4) and names the codec in flumen.codec.",
+        build: |r| Some(Box::new(CompressInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "decompress",
+        classes: &[],
+        doc: "Decompresses bodies named by flumen.codec, with an output limit.",
+        build: |r| Some(Box::new(DecompressInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "encrypt",
+        classes: &[],
+        doc: "Encrypts bodies with AES-256-GCM; nonce and key id go in headers.",
+        build: |r| Some(Box::new(EncryptInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "decrypt",
+        classes: &[],
+        doc: "Decrypts and authenticates AES-256-GCM bodies, choosing the key by flumen.key.id.",
+        build: |r| Some(Box::new(DecryptInterceptor::from_props(r)?)),
+    },
+];
 
 /// Flume's interceptor aliases that Flumen does not implement.
 const FLUME_ONLY: &[&str] = &[];
@@ -83,9 +113,7 @@ pub fn build(type_: &Prop, r: &mut PropReader<'_>) -> Result<Box<dyn Interceptor
             FindingKind::DroppedComponent,
             Some(type_.origin.clone()),
             type_.full_key.clone(),
-            format!(
-                "Interceptor `{t}` could not be configured (see the findings on its keys)."
-            ),
+            format!("Interceptor `{t}` could not be configured (see the findings on its keys)."),
         ),
     })
 }
