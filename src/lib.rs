@@ -13,6 +13,7 @@ pub mod interceptor;
 pub mod metrics;
 pub mod rate_limit;
 pub mod registry;
+pub mod selector;
 pub mod serializer;
 pub mod sink;
 pub mod source;

@@ -101,6 +101,10 @@ pub struct SourceCounter {
     pub channel_write_fail: Counter,
     /// GenericProcessingFail.
     pub generic_processing_fail: Counter,
+    /// Events interceptors removed on purpose (Flumen's EventFilteredCount).
+    pub event_filtered: Counter,
+    /// Bad events sent to the dead-letter channel (Flumen's EventDeadLetteredCount).
+    pub event_dead_lettered: Counter,
 }
 
 /// Flume's `ChannelCounter`.
@@ -161,6 +165,10 @@ pub struct SinkCounter {
     pub event_write_fail: Counter,
     /// ChannelReadFail.
     pub channel_read_fail: Counter,
+    /// Events a sink-side chain removed on purpose (Flumen's EventFilteredCount).
+    pub event_filtered: Counter,
+    /// Bad events sent to the dead-letter channel (Flumen's EventDeadLetteredCount).
+    pub event_dead_lettered: Counter,
 }
 
 /// Shared handle types.

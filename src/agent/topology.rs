@@ -2,9 +2,14 @@
 
 use serde::Serialize;
 
+use std::sync::Arc;
+
 use crate::channel::ChannelRef;
+use crate::interceptor::Chain;
+use crate::metrics::SourceCounters;
+use crate::sink::processor::SinkProcessor;
 use crate::sink::Sink;
-use crate::source::Source;
+use crate::source::{ChannelProcessor, Source};
 
 /// A built source and the channels it writes to.
 pub struct SourceNode {
@@ -16,6 +21,14 @@ pub struct SourceNode {
     pub source: Box<dyn Source>,
     /// Channel names, in order.
     pub channels: Vec<String>,
+    /// Its dead-letter channel (`errorChannel`), if any.
+    pub error_channel: Option<String>,
+    /// Interceptors, selector and channels, ready to take batches.
+    pub processor: Arc<ChannelProcessor>,
+    /// The source's counters (shared with the processor).
+    pub counters: SourceCounters,
+    /// Selector and chain, for the start-up log.
+    pub routing: String,
 }
 
 /// A built channel.
@@ -40,6 +53,20 @@ pub struct SinkNode {
     pub channel: String,
     /// Flumen extension `maxEventsPerSecond` (0 = unlimited).
     pub max_events_per_second: u64,
+    /// Sink-side interceptors.
+    pub chain: Chain,
+    /// Its dead-letter channel (`errorChannel`), if any.
+    pub error_channel: Option<String>,
+}
+
+/// A sink group and its processor.
+pub struct GroupNode {
+    /// The group's name.
+    pub name: String,
+    /// Member sinks, in order.
+    pub sinks: Vec<String>,
+    /// The processor that picks among them.
+    pub processor: SinkProcessor,
 }
 
 /// The agent graph.
@@ -52,6 +79,8 @@ pub struct Topology {
     pub channels: Vec<ChannelNode>,
     /// Sinks.
     pub sinks: Vec<SinkNode>,
+    /// Sink groups (sinks in no group run alone with the default processor).
+    pub groups: Vec<GroupNode>,
 }
 
 /// The serializable shape of a topology (for `flumen check --json` and tests).
@@ -65,6 +94,10 @@ pub struct Shape {
     pub channels: Vec<(String, String)>,
     /// `(name, type, channel)` per sink.
     pub sinks: Vec<(String, String, String)>,
+    /// `(name, processor, sinks)` per sink group.
+    pub sinkgroups: Vec<(String, String, Vec<String>)>,
+    /// `(component, channel)` for each dead-letter channel.
+    pub error_channels: Vec<(String, String)>,
 }
 
 impl Topology {
@@ -87,6 +120,27 @@ impl Topology {
                 .iter()
                 .map(|s| (s.name.clone(), s.type_name.clone(), s.channel.clone()))
                 .collect(),
+            sinkgroups: self
+                .groups
+                .iter()
+                .map(|g| {
+                    (
+                        g.name.clone(),
+                        g.processor.name().to_string(),
+                        g.sinks.clone(),
+                    )
+                })
+                .collect(),
+            error_channels: self
+                .sources
+                .iter()
+                .filter_map(|s| Some((s.name.clone(), s.error_channel.clone()?)))
+                .chain(
+                    self.sinks
+                        .iter()
+                        .filter_map(|s| Some((s.name.clone(), s.error_channel.clone()?))),
+                )
+                .collect(),
         }
     }
 }
@@ -106,6 +160,15 @@ impl Shape {
         }
         for (name, t, channel) in &self.sinks {
             out.push_str(&format!("  sink    {name} ({t}) <- {channel}\n"));
+        }
+        for (name, processor, sinks) in &self.sinkgroups {
+            out.push_str(&format!(
+                "  group   {name} ({processor}): {}\n",
+                sinks.join(", ")
+            ));
+        }
+        for (component, channel) in &self.error_channels {
+            out.push_str(&format!("  errors  {component} -> {channel}\n"));
         }
         out
     }
@@ -129,6 +192,24 @@ impl Shape {
         }
         for (name, _, channel) in &self.sinks {
             out.push_str(&format!("  ch_{} --> sink_{}\n", id(channel), id(name)));
+        }
+        for (component, channel) in &self.error_channels {
+            let node = if self.sources.iter().any(|s| &s.0 == component) {
+                format!("src_{}", id(component))
+            } else {
+                format!("sink_{}", id(component))
+            };
+            out.push_str(&format!("  {node} -. errors .-> ch_{}\n", id(channel)));
+        }
+        for (name, processor, sinks) in &self.sinkgroups {
+            out.push_str(&format!(
+                "  subgraph group_{}[\"{name} ({processor})\"]\n",
+                id(name)
+            ));
+            for s in sinks {
+                out.push_str(&format!("    sink_{}\n", id(s)));
+            }
+            out.push_str("  end\n");
         }
         out
     }
@@ -172,6 +253,29 @@ impl Shape {
                 esc(channel),
                 esc(name)
             ));
+        }
+        for (component, channel) in &self.error_channels {
+            let kind = if self.sources.iter().any(|s| &s.0 == component) {
+                "source"
+            } else {
+                "sink"
+            };
+            out.push_str(&format!(
+                "  \"{kind}:{}\" -> \"channel:{}\" [style=dashed, label=\"errors\"];\n",
+                esc(component),
+                esc(channel)
+            ));
+        }
+        for (name, processor, sinks) in &self.sinkgroups {
+            out.push_str(&format!(
+                "  subgraph \"cluster_{0}\" {{ label=\"{0} ({1})\";",
+                esc(name),
+                esc(processor)
+            ));
+            for s in sinks {
+                out.push_str(&format!(" \"sink:{}\";", esc(s)));
+            }
+            out.push_str(" }\n");
         }
         out.push_str("}\n");
         out

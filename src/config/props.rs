@@ -108,6 +108,15 @@ impl<'a> PropReader<'a> {
         self.used_prefixes.push(format!("{prefix}."));
     }
 
+    /// The entries under `prefix.`, as (rest of the key, entry), without marking them used.
+    pub fn sub_entries(&self, prefix: &str) -> Vec<(String, Prop)> {
+        self.props
+            .sub(prefix)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// The raw entry for a key, marking it used.
     pub fn raw(&mut self, key: &str) -> Option<&'a Prop> {
         self.used.insert(key.to_string());

@@ -133,7 +133,10 @@ impl Chain {
 
     /// The shortest flush interval of any stage.
     pub fn flush_interval(&self) -> Option<Duration> {
-        self.stages.iter().filter_map(|(_, i)| i.flush_interval()).min()
+        self.stages
+            .iter()
+            .filter_map(|(_, i)| i.flush_interval())
+            .min()
     }
 
     /// Runs the batch through every stage.
@@ -162,7 +165,12 @@ impl Chain {
         out
     }
 
-    async fn run_from(&mut self, first: usize, mut events: Vec<Event>, out: &mut ChainOutput) -> Vec<Event> {
+    async fn run_from(
+        &mut self,
+        first: usize,
+        mut events: Vec<Event>,
+        out: &mut ChainOutput,
+    ) -> Vec<Event> {
         for (name, stage) in self.stages.iter_mut().skip(first) {
             if events.is_empty() {
                 break;
@@ -201,7 +209,11 @@ pub fn dead_letter(bad: BadEvent, component: &str) -> Event {
 /// Builds the chain named by `interceptors` in `r` (keys `interceptors.<name>.*`). `Err` when
 /// the chain cannot be built (Flume then drops the owning component); the findings are pushed
 /// into `r`, and the caller drops the owner.
-pub fn build_chain(r: &mut PropReader<'_>, props: &Props, owner: &str) -> Result<Chain, ChainError> {
+pub fn build_chain(
+    r: &mut PropReader<'_>,
+    props: &Props,
+    owner: &str,
+) -> Result<Chain, ChainError> {
     let Some(list) = r.opt_string("interceptors") else {
         r.mark_prefix_used("interceptors");
         return Ok(Chain::default());
@@ -246,7 +258,7 @@ pub fn build_chain(r: &mut PropReader<'_>, props: &Props, owner: &str) -> Result
                 for f in reader.finish() {
                     r.push(f);
                 }
-                r.push(e.finding);
+                r.push(*e.finding);
                 error = Some(e.kind);
             }
         }

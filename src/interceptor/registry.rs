@@ -65,7 +65,7 @@ pub struct BuildError {
     /// Unsupported or broken.
     pub kind: ChainError,
     /// What to tell the user.
-    pub finding: Finding,
+    pub finding: Box<Finding>,
 }
 
 /// Resolves `type_` and builds the interceptor.
@@ -97,23 +97,25 @@ pub fn build(type_: &Prop, r: &mut PropReader<'_>) -> Result<Box<dyn Interceptor
         };
         return Err(BuildError {
             kind,
-            finding: Finding::new(
-                finding_kind,
-                Some(type_.origin.clone()),
-                type_.full_key.clone(),
-                message,
-            )
-            .expected(format!("one of {}", known.join(", ")))
-            .suggest(suggestion),
+            finding: Box::new(
+                Finding::new(
+                    finding_kind,
+                    Some(type_.origin.clone()),
+                    type_.full_key.clone(),
+                    message,
+                )
+                .expected(format!("one of {}", known.join(", ")))
+                .suggest(suggestion),
+            ),
         });
     };
     (entry.build)(r).ok_or_else(|| BuildError {
         kind: ChainError::Broken,
-        finding: Finding::new(
+        finding: Box::new(Finding::new(
             FindingKind::DroppedComponent,
             Some(type_.origin.clone()),
             type_.full_key.clone(),
             format!("Interceptor `{t}` could not be configured (see the findings on its keys)."),
-        ),
+        )),
     })
 }

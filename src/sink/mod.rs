@@ -7,7 +7,9 @@
 pub mod file_roll;
 pub mod logger;
 pub mod null;
+pub mod processor;
 pub mod runner;
+pub mod slot;
 
 use async_trait::async_trait;
 

@@ -348,8 +348,8 @@ async fn flush(events: &mut Vec<Event>, ctx: &SourceContext) -> bool {
             ctx.counters.append_batch_accepted.inc();
             true
         }
-        Err((error, unsent)) => {
-            tracing::warn!(source = %ctx.name, %error, events = unsent.len(), "Stopping with command output read but not put.");
+        Err(error) => {
+            tracing::warn!(source = %ctx.name, %error, events = n, "Stopping with command output read but not put.");
             false
         }
     }

@@ -8,17 +8,16 @@ pub mod exec;
 pub mod http;
 pub mod netcat;
 pub mod netcat_udp;
-
+mod processor;
 pub mod seq;
 
+pub use processor::{ChannelProcessor, ProcessError};
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use crate::channel::{ChannelError, ChannelRef};
-use crate::event::Event;
 use crate::metrics::SourceCounters;
 
 /// Why a source stopped with an error.
@@ -76,99 +75,6 @@ pub trait Source: Send + 'static {
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), SourceError>;
 }
 
-/// Delivers a source's batches to its channels (Flume's `ChannelProcessor` with the
-/// `replicating` selector: every channel gets every event; a failure fails the batch).
-pub struct ChannelProcessor {
-    channels: Vec<ChannelRef>,
-    max_batch: usize,
-}
-
-impl ChannelProcessor {
-    /// A processor over `channels` (at least one).
-    pub fn new(channels: Vec<ChannelRef>) -> Self {
-        let max_batch = channels
-            .iter()
-            .map(|c| c.transaction_capacity())
-            .min()
-            .unwrap_or(1)
-            .max(1);
-        ChannelProcessor {
-            channels,
-            max_batch,
-        }
-    }
-
-    /// The largest batch every channel accepts in one transaction.
-    pub fn max_batch(&self) -> usize {
-        self.max_batch
-    }
-
-    /// The channels, in configured order.
-    pub fn channels(&self) -> &[ChannelRef] {
-        &self.channels
-    }
-
-    /// Puts the batch into every channel. On a failure, channels earlier in the list keep what
-    /// they committed (as in Flume); a `Full` error hands the batch back for a retry.
-    ///
-    /// # Cancel safety
-    /// Not cancel safe across channels: cancelling may leave the batch in some channels only.
-    pub async fn process(&self, events: Vec<Event>) -> Result<(), ChannelError> {
-        match self.channels.as_slice() {
-            [only] => only.put(events).await,
-            many => {
-                let last = many.len() - 1;
-                for channel in &many[..last] {
-                    if let Err(e) = channel.put(events.clone()).await {
-                        return Err(restore(e, events));
-                    }
-                }
-                many[last].put(events).await
-            }
-        }
-    }
-
-    /// Puts the batch, retrying a full channel until it succeeds or `shutdown` is cancelled:
-    /// backpressure for sources that cannot answer their client with an error. Gives the
-    /// batch back when cancelled.
-    pub async fn process_with_backpressure(
-        &self,
-        mut events: Vec<Event>,
-        ctx: &SourceContext,
-    ) -> Result<(), (ChannelError, Vec<Event>)> {
-        let mut pause = Duration::from_millis(10);
-        loop {
-            match self.process(events).await {
-                Ok(()) => return Ok(()),
-                Err(ChannelError::Full {
-                    channel,
-                    events: back,
-                }) => {
-                    ctx.counters.channel_write_fail.inc();
-                    tracing::debug!(source = %ctx.name, %channel, "Channel full; holding input back.");
-                    events = back;
-                    if ctx.shutdown.is_cancelled() {
-                        let err = ChannelError::Full {
-                            channel,
-                            events: Vec::new(),
-                        };
-                        return Err((err, events));
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = ctx.shutdown.cancelled() => {}
-                    }
-                    pause = (pause * 2).min(Duration::from_millis(500));
-                }
-                Err(other) => {
-                    ctx.counters.channel_write_fail.inc();
-                    return Err((other, Vec::new()));
-                }
-            }
-        }
-    }
-}
-
 /// Binds a TCP listener on `bind:port` and logs the bound address (port 0 picks a free one;
 /// tests and operators read the real port from this line).
 pub(crate) async fn listen_tcp(
@@ -208,12 +114,4 @@ fn log_listening(
     })?;
     tracing::info!(source = %ctx.name, address = %local, "Source listening.");
     Ok(())
-}
-
-/// Puts the original batch back into a `Full` error raised for a clone.
-fn restore(error: ChannelError, events: Vec<Event>) -> ChannelError {
-    match error {
-        ChannelError::Full { channel, .. } => ChannelError::Full { channel, events },
-        other => other,
-    }
 }

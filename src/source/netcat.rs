@@ -20,8 +20,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{Source, SourceContext, SourceError};
-use crate::channel::ChannelError;
+use super::{ProcessError, Source, SourceContext, SourceError};
 use crate::config::PropReader;
 use crate::event::Event;
 use crate::rate_limit::RateLimit;
@@ -246,8 +245,8 @@ async fn deliver(
         } else {
             match ctx.processor.process_with_backpressure(events, ctx).await {
                 Ok(()) => ctx.counters.event_accepted.add(n as u64),
-                Err((error, unsent)) => {
-                    let lost = unsent.len() + rest.len();
+                Err(error) => {
+                    let lost = n + rest.len();
                     tracing::warn!(source = %ctx.name, %error, events = lost, "Stopping with lines received but not put (never acknowledged).");
                     return false;
                 }
@@ -258,7 +257,7 @@ async fn deliver(
     true
 }
 
-fn first_line(error: &ChannelError) -> String {
+fn first_line(error: &ProcessError) -> String {
     error.to_string().lines().next().unwrap_or("").to_string()
 }
 

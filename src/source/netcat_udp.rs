@@ -159,8 +159,8 @@ impl Source for NetcatUdpSource {
                     ctx.counters.event_accepted.add(n);
                     ctx.counters.append_batch_accepted.inc();
                 }
-                Err((error, unsent)) => {
-                    tracing::warn!(source = %ctx.name, %error, events = unsent.len(), "Stopping with datagrams received but not put.");
+                Err(error) => {
+                    tracing::warn!(source = %ctx.name, %error, events = n, "Stopping with datagrams received but not put.");
                     break;
                 }
             }

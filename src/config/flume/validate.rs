@@ -372,10 +372,21 @@ pub(crate) fn validate(conf: AgentConf, findings: &mut Vec<Finding>) -> Option<A
         return None;
     }
 
-    // AbstractConfigurationProvider: a channel no source or sink uses is removed.
+    // AbstractConfigurationProvider: a channel no source or sink uses is removed. Flumen's
+    // `errorChannel` (dead-letter channel) of a source or sink counts as a use.
+    let error_channel = |props: &crate::config::Props| {
+        props
+            .get("errorChannel")
+            .map(|p| p.value.trim().to_string())
+    };
     channels.retain(|c| {
-        let used = sources.iter().any(|s| s.channels.contains(&c.name))
-            || sinks.iter().any(|k| k.channel == c.name);
+        let used = sources.iter().any(|s| {
+            s.channels.contains(&c.name)
+                || error_channel(&s.component.props).as_deref() == Some(c.name.as_str())
+        }) || sinks.iter().any(|k| {
+            k.channel == c.name
+                || error_channel(&k.component.props).as_deref() == Some(c.name.as_str())
+        });
         if !used {
             ctx.findings.push(Finding::new(
                 FindingKind::DroppedComponent,

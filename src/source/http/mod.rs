@@ -54,7 +54,7 @@ use tokio_util::task::TaskTracker;
 use crate::rate_limit::RateLimit;
 
 use self::handler::{BlobOptions, DecodeError, Handler, RequestInfo};
-use super::{Source, SourceContext, SourceError};
+use super::{ProcessError, Source, SourceContext, SourceError};
 use crate::channel::ChannelError;
 use crate::config::{Finding, FindingKind, PropReader};
 
@@ -415,13 +415,16 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
         }
         Err(error) => {
             ctx.counters.channel_write_fail.inc();
-            let status = match error {
-                ChannelError::Full { .. } | ChannelError::Closed { .. } => {
+            let status = match &error {
+                ProcessError::Channel(ChannelError::Full { .. } | ChannelError::Closed { .. }) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
-                ChannelError::BatchTooLarge { .. } | ChannelError::NeverFits { .. } => {
-                    StatusCode::PAYLOAD_TOO_LARGE
-                }
+                ProcessError::Channel(
+                    ChannelError::BatchTooLarge { .. } | ChannelError::NeverFits { .. },
+                ) => StatusCode::PAYLOAD_TOO_LARGE,
+                // Events the interceptors cannot process, and no errorChannel: the request
+                // itself is what is wrong.
+                ProcessError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             };
             let reason = format!("The batch was not accepted: {error}. Retry later.");
             warn_refused(&shared.warn, &ctx.name, status, &reason);

@@ -1,0 +1,238 @@
+//! One sink inside a runner: take a batch from its channel, run the sink-side interceptor
+//! chain, dead-letter bad events, deliver, commit.
+//!
+//! An event a sink-side chain removes on purpose is counted as filtered and committed with the
+//! rest of the take; every other event stays in the take transaction until it is delivered or
+//! dead-lettered: a failed delivery, or a bad event with no `errorChannel` to take it, rolls the
+//! whole take back. Events the chain emits from its periodic flush (aggregate summaries) wait
+//! in `pending` until the sink delivers them.
+
+use std::time::{Duration, Instant};
+
+use super::processor::Outcome;
+use super::Sink;
+use crate::channel::ChannelRef;
+use crate::event::Event;
+use crate::interceptor::{dead_letter, BadEvent, Chain};
+use crate::metrics::SinkCounters;
+use crate::rate_limit::RateLimit;
+
+/// A sink with its channel, chain and dead-letter channel.
+pub struct Slot {
+    /// The sink's name (`k1`).
+    pub name: String,
+    sink: Box<dyn Sink>,
+    channel: ChannelRef,
+    counters: SinkCounters,
+    chain: Chain,
+    error_channel: Option<ChannelRef>,
+    pending: Vec<Event>,
+    next_flush: Option<Instant>,
+    max_events_per_second: u64,
+    started: Instant,
+    delivered: u64,
+    warnings: RateLimit,
+}
+
+impl Slot {
+    /// A slot for `sink` draining `channel`.
+    pub fn new(
+        name: &str,
+        sink: Box<dyn Sink>,
+        channel: ChannelRef,
+        counters: SinkCounters,
+        chain: Chain,
+        error_channel: Option<ChannelRef>,
+        max_events_per_second: u64,
+    ) -> Self {
+        let next_flush = chain.flush_interval().map(|d| Instant::now() + d);
+        Slot {
+            name: name.to_string(),
+            sink,
+            channel,
+            counters,
+            chain,
+            error_channel,
+            pending: Vec::new(),
+            next_flush,
+            max_events_per_second,
+            started: Instant::now(),
+            delivered: 0,
+            warnings: RateLimit::new(Duration::from_secs(5)),
+        }
+    }
+
+    /// The channel this sink drains.
+    pub fn channel(&self) -> &ChannelRef {
+        &self.channel
+    }
+
+    /// The sink's counters.
+    pub fn counters(&self) -> &SinkCounters {
+        &self.counters
+    }
+
+    /// Whether nothing is left to deliver: channel empty, no pending flush output.
+    pub fn is_drained(&self) -> bool {
+        self.pending.is_empty() && self.channel.pending() == 0
+    }
+
+    /// One attempt: pending flush output first, else one batch from the channel.
+    ///
+    /// # Cancel safety
+    /// Cancelling rolls the take back (the guard is dropped).
+    pub async fn attempt(&mut self) -> Outcome {
+        if !self.pending.is_empty() {
+            return self.deliver_pending().await;
+        }
+        let take = match self.channel.take(self.sink.batch_size()).await {
+            Ok(take) => take,
+            Err(error) => {
+                self.counters.channel_read_fail.inc();
+                self.warn(&format!("Taking from channel failed: {error}"));
+                return Outcome::Failed;
+            }
+        };
+        if take.is_empty() {
+            self.counters.batch_empty.inc();
+            return Outcome::Empty;
+        }
+        let n = take.len() as u64;
+        if take.len() < self.sink.batch_size() {
+            self.counters.batch_underflow.inc();
+        } else {
+            self.counters.batch_complete.inc();
+        }
+        self.counters.drain_attempt.add(n);
+        let intercepted;
+        let events: &[Event] = if self.chain.is_empty() {
+            take.events()
+        } else {
+            let out = self.chain.apply(take.events().to_vec()).await;
+            if !out.bad.is_empty() && !self.dead_letter(out.bad).await {
+                return Outcome::Failed;
+            }
+            self.counters.event_filtered.add(out.filtered);
+            intercepted = out.events;
+            &intercepted
+        };
+        let delivered = events.len() as u64;
+        if !events.is_empty() {
+            if let Err(error) = self.sink.deliver(events).await {
+                self.counters.event_write_fail.add(n);
+                self.warn(&format!(
+                    "Delivery failed; the batch was rolled back and will be retried: {error}"
+                ));
+                return Outcome::Failed;
+            }
+        }
+        match take.commit().await {
+            Ok(()) => {
+                self.counters.drain_success.add(delivered);
+                self.delivered += delivered;
+                Outcome::Delivered
+            }
+            Err(error) => {
+                tracing::error!(sink = %self.name, %error, events = n, "Commit of a delivered batch failed; the batch will be delivered again.");
+                Outcome::Failed
+            }
+        }
+    }
+
+    /// How long to wait before the next attempt to hold `maxEventsPerSecond`.
+    pub fn throttle_delay(&self) -> Option<Duration> {
+        if self.max_events_per_second == 0 {
+            return None;
+        }
+        let due =
+            Duration::from_secs_f64(self.delivered as f64 / self.max_events_per_second as f64);
+        due.checked_sub(self.started.elapsed())
+    }
+
+    /// Runs the chain's periodic flush when due (or unconditionally when `last`).
+    pub async fn flush_chain(&mut self, last: bool) {
+        let due = self.next_flush.is_some_and(|t| Instant::now() >= t);
+        if !(last || due) || self.chain.is_empty() {
+            return;
+        }
+        if let Some(every) = self.chain.flush_interval() {
+            self.next_flush = Some(Instant::now() + every);
+        }
+        let out = self.chain.flush(last).await;
+        self.counters.event_filtered.add(out.filtered);
+        if !out.bad.is_empty() {
+            let n = out.bad.len();
+            if !self.dead_letter(out.bad).await {
+                tracing::error!(sink = %self.name, events = n, "Bad events emitted by a periodic flush could not be dead-lettered and are lost.");
+            }
+        }
+        self.pending.extend(out.events);
+    }
+
+    /// Periodic sink work (rolling files).
+    pub async fn maintain(&mut self) {
+        if let Err(error) = self.sink.maintain().await {
+            tracing::warn!(sink = %self.name, %error, "Periodic sink work failed.");
+        }
+    }
+
+    /// Final flush, last delivery attempt of pending output, and closing the sink.
+    pub async fn stop(&mut self) {
+        self.flush_chain(true).await;
+        if !self.pending.is_empty() && self.deliver_pending().await == Outcome::Failed {
+            tracing::error!(sink = %self.name, events = self.pending.len(), "Events emitted by the sink's interceptors could not be delivered before stopping and are lost.");
+        }
+        if let Err(error) = self.sink.stop().await {
+            tracing::error!(sink = %self.name, %error, "Closing the sink failed.");
+        }
+    }
+
+    async fn deliver_pending(&mut self) -> Outcome {
+        let n = self.pending.len() as u64;
+        match self.sink.deliver(&self.pending).await {
+            Ok(()) => {
+                self.pending.clear();
+                self.counters.drain_success.add(n);
+                self.delivered += n;
+                Outcome::Delivered
+            }
+            Err(error) => {
+                self.counters.event_write_fail.add(n);
+                self.warn(&format!("Delivery of interceptor output failed: {error}"));
+                Outcome::Failed
+            }
+        }
+    }
+
+    /// Puts bad events into the error channel; false when they cannot go anywhere (the caller
+    /// rolls back, so nothing is lost, and the stuck batch is logged).
+    async fn dead_letter(&mut self, bad: Vec<BadEvent>) -> bool {
+        let n = bad.len() as u64;
+        let reason = bad[0].reason.clone();
+        let Some(channel) = &self.error_channel else {
+            self.warn(&format!("{n} event(s) cannot be processed ({reason}) and there is no errorChannel; the batch is rolled back and retried. Configure `errorChannel` to keep data flowing."));
+            return false;
+        };
+        let letters: Vec<Event> = bad
+            .into_iter()
+            .map(|b| dead_letter(b, &self.name))
+            .collect();
+        let cap = channel.transaction_capacity().max(1);
+        for chunk in letters.chunks(cap) {
+            if let Err(error) = channel.put(chunk.to_vec()).await {
+                self.warn(&format!(
+                    "The dead-letter channel refused bad events: {error}"
+                ));
+                return false;
+            }
+        }
+        self.counters.event_dead_lettered.add(n);
+        true
+    }
+
+    fn warn(&self, message: &str) {
+        if let Some(suppressed) = self.warnings.check() {
+            tracing::warn!(sink = %self.name, suppressed, "{message}");
+        }
+    }
+}
