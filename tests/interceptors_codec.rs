@@ -88,6 +88,7 @@ fn one_hundred_thousand_random_bodies_round_trip_through_every_codec_and_aes_gcm
             "a1.sources.{c}.type = netcat\n\
              a1.sources.{c}.bind = 127.0.0.1\n\
              a1.sources.{c}.port = 0\n\
+             a1.sources.{c}.ack-every-event = false\n\
              a1.sources.{c}.channels = c1\n\
              a1.sources.{c}.interceptors = z e d u\n\
              a1.sources.{c}.interceptors.z.type = compress\n\
@@ -401,7 +402,9 @@ fn a_flipped_byte_lands_in_the_dead_letter_channel() {
     let kf = key_file(dir.path(), "k.key", &key);
     let mut cfg = format!(
         "a1.sources = r1\na1.sinks = k1 k2\n{}a1.channels = c1 dlq\n\
-         a1.channels.dlq.type = memory\n",
+         a1.channels.dlq.type = memory\n\
+         a1.channels.dlq.transactionCapacity = 5000\n\
+         a1.channels.dlq.capacity = 10000\n",
         HEAD.replace("a1.channels = c1\n", "")
     );
     cfg.push_str(&blob_source(
