@@ -10,17 +10,30 @@
 //! more at shutdown. Events a flush emits go through the interceptors after the one that
 //! emitted them.
 
+pub mod aggregate;
 pub mod codec;
 pub mod compress;
 pub mod crypto;
 pub mod decompress;
 pub mod decrypt;
 pub mod encrypt;
+pub mod host;
+mod java_regex;
+pub mod joda;
+pub mod regex_extractor;
+pub mod regex_filter;
 pub mod registry;
+pub mod remove_header;
+pub mod search_replace;
 pub mod snappy_frame;
 pub mod static_header;
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod testkit;
+pub mod throttle;
+pub mod timestamp;
+pub mod uuid;
 
 use std::time::Duration;
 

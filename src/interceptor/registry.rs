@@ -1,10 +1,19 @@
 //! Interceptor types: Flume aliases (case-insensitive) and builder class names → builders.
 
+use super::aggregate::AggregateInterceptor;
 use super::compress::CompressInterceptor;
 use super::decompress::DecompressInterceptor;
 use super::decrypt::DecryptInterceptor;
 use super::encrypt::EncryptInterceptor;
+use super::host::HostInterceptor;
+use super::regex_extractor::RegexExtractorInterceptor;
+use super::regex_filter::RegexFilterInterceptor;
+use super::remove_header::RemoveHeaderInterceptor;
+use super::search_replace::SearchReplaceInterceptor;
 use super::static_header::StaticInterceptor;
+use super::throttle::ThrottleInterceptor;
+use super::timestamp::TimestampInterceptor;
+use super::uuid::UuidInterceptor;
 use super::{ChainError, Interceptor};
 use crate::config::{did_you_mean, Finding, FindingKind, Prop, PropReader};
 
@@ -30,6 +39,60 @@ pub static ENTRIES: &[Entry] = &[
         classes: &["org.apache.flume.interceptor.StaticInterceptor$Builder"],
         doc: "Sets one fixed header on every event.",
         build: |r| Some(Box::new(StaticInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "timestamp",
+        classes: &["org.apache.flume.interceptor.TimestampInterceptor$Builder"],
+        doc: "Sets a header to the current time in epoch milliseconds.",
+        build: |r| Some(Box::new(TimestampInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "host",
+        classes: &["org.apache.flume.interceptor.HostInterceptor$Builder"],
+        doc: "Sets a header to this host's IP address or name.",
+        build: |r| Some(Box::new(HostInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "remove_header",
+        classes: &["org.apache.flume.interceptor.RemoveHeaderInterceptor$Builder"],
+        doc: "Removes headers by name, list or regex.",
+        build: |r| Some(Box::new(RemoveHeaderInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "uuid",
+        classes: &["org.apache.flume.sink.solr.morphline.UUIDInterceptor$Builder"],
+        doc: "Sets a header to a random UUID.",
+        build: |r| Some(Box::new(UuidInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "search_replace",
+        classes: &["org.apache.flume.interceptor.SearchAndReplaceInterceptor$Builder"],
+        doc: "Replaces every regex match in the body.",
+        build: |r| Some(Box::new(SearchReplaceInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "regex_filter",
+        classes: &["org.apache.flume.interceptor.RegexFilteringInterceptor$Builder"],
+        doc: "Keeps or removes events whose body matches a regex.",
+        build: |r| Some(Box::new(RegexFilterInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "regex_extractor",
+        classes: &["org.apache.flume.interceptor.RegexExtractorInterceptor$Builder"],
+        doc: "Copies regex groups of the body into headers.",
+        build: |r| Some(Box::new(RegexExtractorInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "throttle",
+        classes: &[],
+        doc: "Limits events per period, by waiting (block) or dropping (drop).",
+        build: |r| Some(Box::new(ThrottleInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "aggregate",
+        classes: &[],
+        doc: "Tumbling-window count, sum, avg, min or max per group, emitted as summary events.",
+        build: |r| Some(Box::new(AggregateInterceptor::from_props(r)?)),
     },
     Entry {
         alias: "compress",
