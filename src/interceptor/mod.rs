@@ -11,6 +11,12 @@
 //! emitted them.
 
 pub mod aggregate;
+pub mod codec;
+pub mod compress;
+pub mod crypto;
+pub mod decompress;
+pub mod decrypt;
+pub mod encrypt;
 pub mod host;
 mod java_regex;
 pub mod joda;
@@ -19,7 +25,10 @@ pub mod regex_filter;
 pub mod registry;
 pub mod remove_header;
 pub mod search_replace;
+pub mod snappy_frame;
 pub mod static_header;
+#[cfg(test)]
+mod test_support;
 #[cfg(test)]
 mod testkit;
 pub mod throttle;

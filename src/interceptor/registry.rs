@@ -1,6 +1,10 @@
 //! Interceptor types: Flume aliases (case-insensitive) and builder class names → builders.
 
 use super::aggregate::AggregateInterceptor;
+use super::compress::CompressInterceptor;
+use super::decompress::DecompressInterceptor;
+use super::decrypt::DecryptInterceptor;
+use super::encrypt::EncryptInterceptor;
 use super::host::HostInterceptor;
 use super::regex_extractor::RegexExtractorInterceptor;
 use super::regex_filter::RegexFilterInterceptor;
@@ -89,6 +93,30 @@ pub static ENTRIES: &[Entry] = &[
         classes: &[],
         doc: "Tumbling-window count, sum, avg, min or max per group, emitted as summary events.",
         build: |r| Some(Box::new(AggregateInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "compress",
+        classes: &[],
+        doc: "Compresses bodies (gzip, zstd, snappy, lz4) and names the codec in flumen.codec.",
+        build: |r| Some(Box::new(CompressInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "decompress",
+        classes: &[],
+        doc: "Decompresses bodies named by flumen.codec, with an output limit.",
+        build: |r| Some(Box::new(DecompressInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "encrypt",
+        classes: &[],
+        doc: "Encrypts bodies with AES-256-GCM; nonce and key id go in headers.",
+        build: |r| Some(Box::new(EncryptInterceptor::from_props(r)?)),
+    },
+    Entry {
+        alias: "decrypt",
+        classes: &[],
+        doc: "Decrypts and authenticates AES-256-GCM bodies, choosing the key by flumen.key.id.",
+        build: |r| Some(Box::new(DecryptInterceptor::from_props(r)?)),
     },
 ];
 
