@@ -17,8 +17,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-# The Properties comparison must run here, never be skipped.
+# Independent decoders for the codec and crypto cross-checks (tests/interceptors_codec.rs).
+if ! python3 -c 'import cryptography, zstandard, lz4, cramjam' >/dev/null 2>&1; then
+  step "installing Python cross-check packages"
+  python3 -m pip install --quiet --disable-pip-version-check cryptography zstandard lz4 cramjam
+fi
+
+# The JVM Properties comparison and the Python cross-checks must run here, never be skipped.
 export FLUMEN_REQUIRE_JVM=1
+export FLUMEN_REQUIRE_PY=1
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
