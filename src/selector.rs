@@ -228,7 +228,7 @@ impl Selector {
                 let mut required_map: Vec<(usize, Vec<Event>)> = Vec::new();
                 let mut optional_map: Vec<(usize, Vec<Event>)> = Vec::new();
                 for event in events {
-                    let value = event.headers.get(header);
+                    let value = event.headers.get(header.as_str()).map(|v| v.as_str());
                     let req = value.and_then(|v| mapping.get(v)).unwrap_or(default);
                     let opt = value.and_then(|v| optional.get(v));
                     for &ch in opt.into_iter().flatten() {

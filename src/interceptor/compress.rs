@@ -103,7 +103,7 @@ impl Interceptor for CompressInterceptor {
                     event.body = packed.into();
                     event
                         .headers
-                        .insert(CODEC_HEADER.to_string(), self.codec.name().to_string());
+                        .insert(CODEC_HEADER.into(), self.codec.name().into());
                     out.push(event);
                 }
                 // Writing to memory does not fail; should a codec still refuse, the event is
@@ -138,7 +138,7 @@ mod tests {
             let mut d = Decompressor::new(1 << 20).expect("d");
             for (e, body) in out.iter().zip(&bodies) {
                 assert_eq!(
-                    e.headers.get(CODEC_HEADER).map(String::as_str),
+                    e.headers.get(CODEC_HEADER).map(|v| v.as_str()),
                     Some(codec.name())
                 );
                 assert_eq!(&d.decompress(codec, &e.body).expect("decodes"), body);

@@ -83,7 +83,7 @@ impl DecompressInterceptor {
             return Ok(None);
         };
         let codec =
-            Codec::from_name(name.trim()).ok_or_else(|| CodecError::Unknown(name.clone()))?;
+            Codec::from_name(name.trim()).ok_or_else(|| CodecError::Unknown(name.to_string()))?;
         self.decompressor.decompress(codec, &event.body).map(Some)
     }
 }
@@ -149,7 +149,9 @@ impl Interceptor for DecompressInterceptor {
                         OnError::Passthrough => {
                             failed += 1;
                             last_reason.clone_from(&reason);
-                            event.headers.insert(CODEC_ERROR_HEADER.to_string(), reason);
+                            event
+                                .headers
+                                .insert(CODEC_ERROR_HEADER.into(), reason.into());
                             out.push(event);
                         }
                     }
@@ -197,7 +199,7 @@ mod tests {
         for e in &out[..4] {
             assert_eq!(&e.body[..], b"hello world");
             assert!(!e.headers.contains_key(CODEC_HEADER));
-            assert_eq!(e.headers.get("other").map(String::as_str), Some("kept"));
+            assert_eq!(e.headers.get("other").map(|v| v.as_str()), Some("kept"));
         }
         assert_eq!(out[4], Event::new(&b"plain"[..]));
     }
@@ -282,7 +284,7 @@ mod tests {
         assert!(bad.is_empty());
         assert_eq!(out[0].body, e.body);
         assert_eq!(
-            out[0].headers.get(CODEC_HEADER).map(String::as_str),
+            out[0].headers.get(CODEC_HEADER).map(|v| v.as_str()),
             Some("gzip")
         );
         assert!(out[0].headers[CODEC_ERROR_HEADER].starts_with("gzip body is corrupt"));

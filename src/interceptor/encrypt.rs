@@ -112,10 +112,10 @@ impl Interceptor for EncryptInterceptor {
                     event.body = sealed.into();
                     event
                         .headers
-                        .insert(NONCE_HEADER.to_string(), B64.encode(nonce));
+                        .insert(NONCE_HEADER.into(), B64.encode(nonce).into());
                     event
                         .headers
-                        .insert(KEY_ID_HEADER.to_string(), self.key_id.clone());
+                        .insert(KEY_ID_HEADER.into(), self.key_id.as_str().into());
                     out.push(event);
                 }
                 // Only a body past GCM's 64 GiB limit can fail.

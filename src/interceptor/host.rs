@@ -98,10 +98,11 @@ impl Interceptor for HostInterceptor {
             return events;
         };
         for e in &mut events {
-            if self.preserve_existing && e.headers.contains_key(&self.header) {
+            if self.preserve_existing && e.headers.contains_key(self.header.as_str()) {
                 continue;
             }
-            e.headers.insert(self.header.clone(), host.clone());
+            e.headers
+                .insert(self.header.as_str().into(), host.as_str().into());
         }
         events
     }
@@ -124,7 +125,10 @@ mod tests {
         assert!(ip.parse::<IpAddr>().is_ok(), "{ip} is not an IP");
         let mut i = build_ok("host", &[]);
         let (out, _) = run(&mut i, vec![event("a", &[("host", "old")])]).await;
-        assert_eq!(out[0].headers.get("host"), Some(&ip));
+        assert_eq!(
+            out[0].headers.get("host").map(|v| v.as_str()),
+            Some(ip.as_str())
+        );
     }
 
     #[tokio::test]
@@ -144,10 +148,13 @@ mod tests {
         )
         .await;
         assert_eq!(
-            out[0].headers.get("hostname").map(String::as_str),
+            out[0].headers.get("hostname").map(|v| v.as_str()),
             Some("kept")
         );
-        assert_eq!(out[1].headers.get("hostname"), Some(&name));
+        assert_eq!(
+            out[1].headers.get("hostname").map(|v| v.as_str()),
+            Some(name.as_str())
+        );
         assert!(!out[1].headers.contains_key("host"));
     }
 

@@ -209,13 +209,13 @@ pub fn dead_letter(bad: BadEvent, component: &str) -> Event {
     let mut event = bad.event;
     event
         .headers
-        .insert(ERROR_REASON_HEADER.to_string(), bad.reason);
+        .insert(ERROR_REASON_HEADER.into(), bad.reason.into());
     event
         .headers
-        .insert(ERROR_COMPONENT_HEADER.to_string(), component.to_string());
+        .insert(ERROR_COMPONENT_HEADER.into(), component.into());
     event
         .headers
-        .insert(ERROR_STAGE_HEADER.to_string(), bad.stage);
+        .insert(ERROR_STAGE_HEADER.into(), bad.stage.into());
     event
 }
 

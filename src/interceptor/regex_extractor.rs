@@ -162,7 +162,8 @@ impl Interceptor for RegexExtractorInterceptor {
             match self.extract(&e.body) {
                 Ok(()) => {
                     for (k, value) in self.values.drain(..) {
-                        e.headers.insert(self.serializers[k].header.clone(), value);
+                        e.headers
+                            .insert(self.serializers[k].header.as_str().into(), value.into());
                     }
                     out.push(e);
                 }
@@ -179,7 +180,7 @@ mod tests {
     use super::*;
 
     fn header<'a>(e: &'a Event, k: &str) -> Option<&'a str> {
-        e.headers.get(k).map(String::as_str)
+        e.headers.get(k).map(|v| v.as_str())
     }
 
     #[tokio::test]

@@ -85,11 +85,14 @@ impl Interceptor for RemoveHeaderInterceptor {
                 continue;
             }
             if let Some(name) = &self.with_name {
-                e.headers.remove(name);
+                e.headers.remove(name.as_str());
             }
             if self.from_list.is_some() || self.matching.is_some() {
                 e.headers.retain(|k, _| {
-                    let listed = self.from_list.as_ref().is_some_and(|l| l.contains(k));
+                    let listed = self
+                        .from_list
+                        .as_ref()
+                        .is_some_and(|l| l.iter().any(|n| n == k));
                     let matched = self.matching.as_ref().is_some_and(|m| m.is_match(k));
                     !(listed || matched)
                 });
@@ -105,7 +108,7 @@ mod tests {
     use super::*;
 
     fn keys(e: &Event) -> Vec<&str> {
-        e.headers.keys().map(String::as_str).collect()
+        e.headers.keys().map(|k| k.as_str()).collect()
     }
 
     #[tokio::test]

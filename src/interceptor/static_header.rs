@@ -40,10 +40,11 @@ impl Interceptor for StaticInterceptor {
 
     async fn intercept(&mut self, mut events: Vec<Event>, _ctx: &mut InterceptCtx) -> Vec<Event> {
         for e in &mut events {
-            if self.preserve_existing && e.headers.contains_key(&self.key) {
+            if self.preserve_existing && e.headers.contains_key(self.key.as_str()) {
                 continue;
             }
-            e.headers.insert(self.key.clone(), self.value.clone());
+            e.headers
+                .insert(self.key.as_str().into(), self.value.as_str().into());
         }
         events
     }

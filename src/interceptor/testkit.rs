@@ -66,7 +66,7 @@ pub(crate) fn build_err(type_: &str, entries: &[(&str, &str)], key: &str) -> Fin
 pub(crate) fn event(body: &str, headers: &[(&str, &str)]) -> Event {
     let mut e = Event::new(body.as_bytes().to_vec());
     for (k, v) in headers {
-        e.headers.insert(k.to_string(), v.to_string());
+        e.headers.insert((*k).into(), (*v).into());
     }
     e
 }

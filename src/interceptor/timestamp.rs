@@ -53,10 +53,11 @@ impl Interceptor for TimestampInterceptor {
     async fn intercept(&mut self, mut events: Vec<Event>, _ctx: &mut InterceptCtx) -> Vec<Event> {
         let now = now_millis().to_string();
         for e in &mut events {
-            if self.preserve_existing && e.headers.contains_key(&self.header) {
+            if self.preserve_existing && e.headers.contains_key(self.header.as_str()) {
                 continue;
             }
-            e.headers.insert(self.header.clone(), now.clone());
+            e.headers
+                .insert(self.header.as_str().into(), now.as_str().into());
         }
         events
     }
@@ -98,7 +99,7 @@ mod tests {
             &[("headerName", "ts"), ("preserveExisting", "true")],
         );
         let (out, _) = run(&mut i, vec![event("a", &[("ts", "7")]), event("b", &[])]).await;
-        assert_eq!(out[0].headers.get("ts").map(String::as_str), Some("7"));
+        assert_eq!(out[0].headers.get("ts").map(|v| v.as_str()), Some("7"));
         assert!(stamp(&out[1], "ts") > 1_600_000_000_000);
         assert!(!out[1].headers.contains_key("timestamp"));
     }

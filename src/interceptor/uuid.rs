@@ -45,14 +45,14 @@ impl Interceptor for UuidInterceptor {
     async fn intercept(&mut self, mut events: Vec<Event>, _ctx: &mut InterceptCtx) -> Vec<Event> {
         let mut buf = ::uuid::Uuid::encode_buffer();
         for e in &mut events {
-            if self.preserve_existing && e.headers.contains_key(&self.header) {
+            if self.preserve_existing && e.headers.contains_key(self.header.as_str()) {
                 continue;
             }
             let id = ::uuid::Uuid::new_v4();
             let mut value = String::with_capacity(self.prefix.len() + 36);
             value.push_str(&self.prefix);
             value.push_str(id.hyphenated().encode_lower(&mut buf));
-            e.headers.insert(self.header.clone(), value);
+            e.headers.insert(self.header.as_str().into(), value.into());
         }
         events
     }
@@ -74,7 +74,7 @@ mod tests {
             ],
         )
         .await;
-        assert_eq!(out[0].headers.get("id").map(String::as_str), Some("mine"));
+        assert_eq!(out[0].headers.get("id").map(|v| v.as_str()), Some("mine"));
         let ids: Vec<::uuid::Uuid> = out[1..]
             .iter()
             .map(|e| {

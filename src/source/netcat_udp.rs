@@ -136,7 +136,7 @@ impl Source for NetcatUdpSource {
                         };
                         let mut headers = Headers::new();
                         if let Some(name) = header {
-                            headers.insert(name.to_string(), java_socket_address(peer));
+                            headers.insert(name.into(), java_socket_address(peer).into());
                         }
                         events.push(Event::with_headers(headers, body));
                     }

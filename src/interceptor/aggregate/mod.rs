@@ -224,7 +224,7 @@ impl AggregateInterceptor {
             ValueSource::Header(h) => {
                 let text = e
                     .headers
-                    .get(h)
+                    .get(h.as_str())
                     .ok_or_else(|| ValueError::MissingHeader(h.clone()))?;
                 Num::parse(text)
                     .map(Some)
@@ -245,7 +245,7 @@ impl AggregateInterceptor {
     fn group_key(group_by: &[String], e: &Event, key: &mut String) {
         key.clear();
         for h in group_by {
-            let v = e.headers.get(h).map_or("", String::as_str);
+            let v = e.headers.get(h.as_str()).map_or("", |v| v.as_str());
             let _ = write!(key, "{}:", v.len());
             key.push_str(v);
         }
@@ -267,7 +267,12 @@ impl AggregateInterceptor {
         let values = cfg
             .group_by
             .iter()
-            .map(|h| e.headers.get(h).cloned().unwrap_or_default())
+            .map(|h| {
+                e.headers
+                    .get(h.as_str())
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
+            })
             .collect();
         let mut acc = Acc::default();
         acc.add(value);
@@ -295,8 +300,7 @@ impl AggregateInterceptor {
                 ),
             );
         } else {
-            e.headers
-                .insert(LATE_HEADER.to_string(), "true".to_string());
+            e.headers.insert(LATE_HEADER.into(), "true".into());
             out.push(e);
         }
     }
@@ -332,15 +336,15 @@ impl AggregateInterceptor {
     fn summary(&self, start: i64, end: i64, g: Group, partial: bool) -> Event {
         let value = g.acc.result(self.cfg.function);
         let mut h = Headers::new();
-        h.insert("timestamp".into(), start.to_string());
+        h.insert("timestamp".into(), start.to_string().into());
         for (name, v) in self.cfg.group_by.iter().zip(g.values) {
-            h.insert(name.clone(), v);
+            h.insert(name.as_str().into(), v.into());
         }
         h.insert(FUNCTION_HEADER.into(), self.cfg.function.name().into());
-        h.insert(WINDOW_START_HEADER.into(), start.to_string());
-        h.insert(WINDOW_END_HEADER.into(), end.to_string());
-        h.insert(COUNT_HEADER.into(), g.acc.count().to_string());
-        h.insert(VALUE_HEADER.into(), value.clone());
+        h.insert(WINDOW_START_HEADER.into(), start.to_string().into());
+        h.insert(WINDOW_END_HEADER.into(), end.to_string().into());
+        h.insert(COUNT_HEADER.into(), g.acc.count().to_string().into());
+        h.insert(VALUE_HEADER.into(), value.as_str().into());
         if partial {
             h.insert(PARTIAL_HEADER.into(), "true".into());
         }
@@ -396,7 +400,7 @@ impl Interceptor for AggregateInterceptor {
         let mut folded = 0u64;
         for e in events {
             let t = if self.cfg.event_time {
-                let ts = e.headers.get(&self.cfg.timestamp_header);
+                let ts = e.headers.get(self.cfg.timestamp_header.as_str());
                 match ts.and_then(|t| t.trim().parse::<i64>().ok()) {
                     Some(t) => t,
                     None => {

@@ -66,7 +66,7 @@ struct Summary {
 
 impl Summary {
     fn of(e: &Event) -> Summary {
-        let h = |k: &str| e.headers.get(k).cloned().unwrap_or_default();
+        let h = |k: &str| e.headers.get(k).map(|v| v.to_string()).unwrap_or_default();
         let value = h(VALUE_HEADER);
         assert_eq!(e.body, value.as_bytes(), "the body is the value");
         Summary {
@@ -118,7 +118,7 @@ fn ev(host: &str, v: &str, ts: Option<i64>) -> Event {
     }
     h.insert("v".into(), v.into());
     if let Some(ts) = ts {
-        h.insert("timestamp".into(), ts.to_string());
+        h.insert("timestamp".into(), ts.to_string().into());
     }
     Event::with_headers(h, format!("body-{v}"))
 }
@@ -182,7 +182,7 @@ async fn a_summary_carries_exactly_the_documented_headers() {
     rig.at(1000);
     let mut ctx = InterceptCtx::default();
     let out = rig.agg.flush(false, &mut ctx).await;
-    let h = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let h = |k: &str, v: &str| (k.into(), v.into());
     let want_eu: Headers = [
         h("timestamp", "0"),
         h("host", "a"),
@@ -196,7 +196,7 @@ async fn a_summary_carries_exactly_the_documented_headers() {
     .into_iter()
     .collect();
     let mut want_none = want_eu.clone();
-    want_none.insert("dc".into(), String::new());
+    want_none.insert("dc".into(), "".into());
     want_none.insert(VALUE_HEADER.into(), "3".into());
     // Sorted by group values: ("a", "") before ("a", "eu").
     assert_eq!(out.len(), 2);
@@ -502,7 +502,7 @@ async fn values_come_from_the_body_or_a_json_field() {
 async fn a_group_without_its_header_is_the_empty_group() {
     let mut rig = Rig::new(&keys("count", &[]), 0);
     let mut empty = ev("", "x", None);
-    empty.headers.insert("host".into(), String::new());
+    empty.headers.insert("host".into(), "".into());
     rig.send(0, vec![ev("", "x", None), empty, ev("a", "x", None)])
         .await;
     assert_eq!(

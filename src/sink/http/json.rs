@@ -102,7 +102,7 @@ mod tests {
     fn event(headers: &[(&str, &str)], body: &[u8]) -> Event {
         let h: Headers = headers
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect();
         Event::with_headers(h, body.to_vec())
     }

@@ -269,12 +269,12 @@ impl<'de> serde::Deserialize<'de> for JsonHeaders {
                 let mut headers = Headers::new();
                 while let Some(key) = map.next_key::<String>()? {
                     let value = map.next_value::<Scalar>()?;
-                    if headers.contains_key(&key) {
+                    if headers.contains_key(key.as_str()) {
                         return Err(de::Error::custom(format!("duplicate header `{key}`")));
                     }
                     // A null value has no meaning in a string map: the header is left out.
                     if let Some(v) = value.0 {
-                        headers.insert(key, v);
+                        headers.insert(key.into(), v.into());
                     }
                 }
                 Ok(JsonHeaders(headers))
@@ -329,12 +329,12 @@ fn decode_blob(
     let mut headers = Headers::new();
     if opts.content_type_header {
         if let Some(ct) = req.content_type {
-            headers.insert("Content-Type".to_string(), ct.to_string());
+            headers.insert("Content-Type".into(), ct.into());
         }
     }
     for (k, v) in query_params(req.query.unwrap_or("")) {
         // Servlet `getParameter`: the first value of a repeated parameter wins.
-        headers.entry(k).or_insert(v);
+        headers.entry(k.into()).or_insert(v.into());
     }
     if let Some(missing) = opts
         .mandatory
@@ -410,9 +410,9 @@ mod tests {
         )
         .expect("valid batch");
         assert_eq!(events.len(), 3);
-        assert_eq!(events[0].headers.get("a").map(String::as_str), Some("b"));
-        assert_eq!(events[0].headers.get("n").map(String::as_str), Some("5"));
-        assert_eq!(events[0].headers.get("t").map(String::as_str), Some("true"));
+        assert_eq!(events[0].headers.get("a").map(|v| v.as_str()), Some("b"));
+        assert_eq!(events[0].headers.get("n").map(|v| v.as_str()), Some("5"));
+        assert_eq!(events[0].headers.get("t").map(|v| v.as_str()), Some("true"));
         assert!(!events[0].headers.contains_key("z"));
         assert_eq!(&events[0].body[..], "hé \"q\" ☃".as_bytes());
         assert!(events[1].headers.is_empty());
@@ -473,13 +473,13 @@ mod tests {
             .expect("blob");
         let h = &events[0].headers;
         assert_eq!(
-            h.get("resourceName").map(String::as_str),
+            h.get("resourceName").map(|v| v.as_str()),
             Some("a b/c.avro")
         );
-        assert_eq!(h.get("x").map(String::as_str), Some("1"));
-        assert_eq!(h.get("flag").map(String::as_str), Some(""));
+        assert_eq!(h.get("x").map(|v| v.as_str()), Some("1"));
+        assert_eq!(h.get("flag").map(|v| v.as_str()), Some(""));
         assert_eq!(
-            h.get("Content-Type").map(String::as_str),
+            h.get("Content-Type").map(|v| v.as_str()),
             Some("application/octet-stream")
         );
         assert_eq!(&events[0].body[..], b"1234");
@@ -503,6 +503,6 @@ mod tests {
             query: Some("id=%zz"),
         };
         let events = handler.decode(&req, Bytes::new()).expect("has id");
-        assert_eq!(events[0].headers.get("id").map(String::as_str), Some("%zz"));
+        assert_eq!(events[0].headers.get("id").map(|v| v.as_str()), Some("%zz"));
     }
 }
