@@ -6,7 +6,7 @@ interceptors and once with a chain of four common ones: timestamp, host, static 
 regex_filter that keeps exactly half of the events (even sequence numbers). Runs are
 interleaved (plain, chain, plain, chain, ...); each run sends the whole input over one TCP
 connection and is timed from the first byte sent until the output holds the expected number
-of lines, which is also asserted. Prints one JSON line with medians and the chain's cost.
+of bytes (lines are 256 bytes); the exact line count is asserted afterwards. Prints one JSON line with medians and the chain's cost.
 
     scripts/bench_interceptors.py --flumen target/release/flumen [--lines 2000000] [--runs 5]
 """
@@ -52,6 +52,12 @@ a1.sources.r1.interceptors.even.regex = ^[0-9]{9}[02468]
 """
 
 
+def output_bytes(directory):
+    if not os.path.isdir(directory):
+        return 0
+    return sum(os.path.getsize(os.path.join(directory, n)) for n in os.listdir(directory))
+
+
 def count_lines(directory):
     total = 0
     for name in os.listdir(directory) if os.path.isdir(directory) else []:
@@ -82,7 +88,8 @@ def one_run(flumen, data, chain, expected):
         start = time.monotonic()
         with socket.create_connection(("127.0.0.1", port)) as s:
             s.sendall(data)
-        while count_lines(out) < expected:
+        # Poll the size (cheap) while the agent works; count lines once at the end.
+        while output_bytes(out) < expected * 256:
             if time.monotonic() - start > 300:
                 raise SystemExit("timed out")
             time.sleep(0.02)

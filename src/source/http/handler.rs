@@ -334,7 +334,9 @@ fn decode_blob(
     }
     for (k, v) in query_params(req.query.unwrap_or("")) {
         // Servlet `getParameter`: the first value of a repeated parameter wins.
-        headers.entry(k.into()).or_insert(v.into());
+        if !headers.contains_key(&k) {
+            headers.insert(k.into(), v.into());
+        }
     }
     if let Some(missing) = opts
         .mandatory
