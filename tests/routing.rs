@@ -333,3 +333,138 @@ fn selector_and_processor_errors_name_their_keys() {
         .unwrap_or_else(|| panic!("{json:#}"));
     assert_eq!(processor["suggestion"], "failover");
 }
+
+/// A real HTTP receiver in its own process (so the test can kill and restart it): appends each
+/// POST body as a line to `out` and answers 200.
+const RECEIVER: &str = r#"
+import http.server, sys
+out = open(sys.argv[2], "a")
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        out.write(body.decode() + "\n"); out.flush()
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"#;
+
+fn start_receiver(port: u16, out: &Path) -> std::process::Child {
+    let child = std::process::Command::new("python3")
+        .args(["-c", RECEIVER, &port.to_string()])
+        .arg(out)
+        .spawn()
+        .expect("starting the python receiver");
+    wait_until("the receiver listens", DEADLINE, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    child
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.lines().map(String::from).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn failover_between_http_sinks_follows_a_receiver_that_stops_and_restarts() {
+    let dir = test_dir();
+    let primary_out = dir.path().join("primary.txt");
+    let backup_out = dir.path().join("backup.txt");
+    // Two distinct free ports: both held while they are picked.
+    let (a, b) = (
+        std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"),
+        std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"),
+    );
+    let port_of = |l: &std::net::TcpListener| l.local_addr().expect("local address").port();
+    let (primary_port, backup_port) = (port_of(&a), port_of(&b));
+    drop((a, b));
+    let mut primary = start_receiver(primary_port, &primary_out);
+    let mut backup = start_receiver(backup_port, &backup_out);
+    let http_sink = |k: &str, port: u16| {
+        format!(
+            "a1.sinks.{k}.type = http\n\
+             a1.sinks.{k}.channel = c1\n\
+             a1.sinks.{k}.endpoint = http://127.0.0.1:{port}/\n\
+             a1.sinks.{k}.connectTimeout = 500\n\
+             a1.sinks.{k}.rollback.2XX = false\n\
+             a1.sinks.{k}.backoff.2XX = false\n\
+             a1.sinks.{k}.incrementMetrics.2XX = true\n"
+        )
+    };
+    let cfg = format!(
+        "a1.channels = c1\na1.sinks = k1 k2\n{}{}{}{}\
+         a1.sinkgroups = g1\n\
+         a1.sinkgroups.g1.sinks = k1 k2\n\
+         a1.sinkgroups.g1.processor.type = failover\n\
+         a1.sinkgroups.g1.processor.priority.k1 = 10\n\
+         a1.sinkgroups.g1.processor.priority.k2 = 5\n\
+         a1.sinkgroups.g1.processor.maxpenalty = 1000\n",
+        http_source("c1", ""),
+        memory_channel("c1", ""),
+        http_sink("k1", primary_port),
+        http_sink("k2", backup_port),
+    );
+    let mut agent = Agent::start(dir.path(), "a1", &cfg, &[]);
+    let port = agent.port_of("r1");
+    let batch = |tag: &str, n: usize| -> Vec<(Vec<(&str, &str)>, String)> {
+        (0..n).map(|i| (vec![], format!("{tag}-{i}"))).collect()
+    };
+    let mut sent = 0;
+    assert_eq!(post(port, &batch("before", 10)), 200);
+    sent += 10;
+    wait_until("the primary receives while it is up", DEADLINE, || {
+        lines(&primary_out).len() == 10
+    });
+    // The primary dies: events move to the backup.
+    primary.kill().expect("stopping the primary");
+    primary.wait().expect("reaping the primary");
+    assert_eq!(post(port, &batch("down", 10)), 200);
+    sent += 10;
+    wait_until("the backup takes over", DEADLINE, || {
+        lines(&backup_out)
+            .iter()
+            .filter(|l| l.starts_with("down-"))
+            .count()
+            == 10
+    });
+    // The primary comes back on the same port: once its penalty is over it is preferred again.
+    primary = start_receiver(primary_port, &primary_out);
+    let mut round = 0;
+    wait_until("the primary is back in service", DEADLINE, || {
+        assert_eq!(post(port, &batch(&format!("probe{round}"), 2)), 200);
+        round += 1;
+        sent += 2;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        lines(&primary_out).iter().any(|l| l.starts_with("probe"))
+    });
+    assert_eq!(post(port, &batch("after", 10)), 200);
+    sent += 10;
+    wait_until("the recovered primary receives the rest", DEADLINE, || {
+        lines(&primary_out)
+            .iter()
+            .filter(|l| l.starts_with("after-"))
+            .count()
+            == 10
+    });
+    assert!(agent.terminate().success(), "{}", agent.log());
+    let _ = primary.kill();
+    let _ = backup.kill();
+    let _ = primary.wait();
+    let _ = backup.wait();
+    let primary_lines = lines(&primary_out);
+    let backup_lines = lines(&backup_out);
+    assert!(
+        primary_lines.iter().all(|l| !l.starts_with("down-")),
+        "{primary_lines:?}"
+    );
+    assert!(
+        backup_lines.iter().all(|l| !l.starts_with("after-")),
+        "{backup_lines:?}"
+    );
+    let mut all: Vec<String> = primary_lines.into_iter().chain(backup_lines).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), sent, "nothing lost");
+}
