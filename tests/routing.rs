@@ -468,3 +468,99 @@ fn failover_between_http_sinks_follows_a_receiver_that_stops_and_restarts() {
     all.dedup();
     assert_eq!(all.len(), sent, "nothing lost");
 }
+
+fn sink_side_decompress(dir: &Path, with_dlq: bool) -> String {
+    let mut cfg = format!(
+        "a1.channels = c1{}\na1.sinks = k1{}\n{}{}",
+        if with_dlq { " dlq" } else { "" },
+        if with_dlq { " k2" } else { "" },
+        http_source("c1", ""),
+        memory_channel("c1", "")
+    );
+    cfg.push_str(&file_sink(
+        "k1",
+        "c1",
+        &dir.join("out"),
+        "a1.sinks.k1.sink.serializer = HEADER_AND_TEXT\n\
+         a1.sinks.k1.interceptors = unzip\n\
+         a1.sinks.k1.interceptors.unzip.type = decompress\n",
+    ));
+    if with_dlq {
+        cfg.push_str("a1.sinks.k1.errorChannel = dlq\n");
+        cfg.push_str(&memory_channel("dlq", ""));
+        cfg.push_str(&file_sink(
+            "k2",
+            "dlq",
+            &dir.join("dlq"),
+            "a1.sinks.k2.sink.serializer = HEADER_AND_TEXT\n",
+        ));
+    }
+    cfg
+}
+
+#[test]
+fn a_sink_side_chain_dead_letters_bad_events_and_delivers_the_rest() {
+    let dir = test_dir();
+    let mut agent = Agent::start(
+        dir.path(),
+        "a1",
+        &sink_side_decompress(dir.path(), true),
+        &[],
+    );
+    let port = agent.port_of("r1");
+    let events = [
+        (
+            vec![("flumen.codec", "gzip")],
+            "not gzip at all".to_string(),
+        ),
+        (vec![], "plain".to_string()),
+    ];
+    assert_eq!(post(port, &events), 200);
+    wait_until(
+        "the good event delivered and the bad one dead-lettered",
+        DEADLINE,
+        || {
+            count_output_lines(&dir.path().join("out")) == 1
+                && count_output_lines(&dir.path().join("dlq")) == 1
+        },
+    );
+    assert!(agent.terminate().success(), "{}", agent.log());
+    assert_eq!(output_lines(&dir.path().join("out")), ["{} plain"]);
+    let dead = output_lines(&dir.path().join("dlq"));
+    assert!(dead[0].ends_with(" not gzip at all"), "{dead:?}");
+    assert!(dead[0].contains("flumen.error.component=k1"), "{dead:?}");
+    assert!(
+        dead[0].contains("flumen.error.interceptor=unzip"),
+        "{dead:?}"
+    );
+    assert!(dead[0].contains("flumen.error.reason="), "{dead:?}");
+    let totals = agent.wait_for_log(&["Sink totals.", "sink=k1"]);
+    assert!(totals.contains("dead_lettered=1"), "{totals}");
+}
+
+#[test]
+fn without_an_error_channel_a_bad_event_holds_its_batch_and_is_reported_never_dropped() {
+    let dir = test_dir();
+    let mut agent = Agent::start(
+        dir.path(),
+        "a1",
+        &sink_side_decompress(dir.path(), false),
+        &["--shutdown-timeout", "0.5"],
+    );
+    let port = agent.port_of("r1");
+    let events = [
+        (
+            vec![("flumen.codec", "gzip")],
+            "not gzip at all".to_string(),
+        ),
+        (vec![], "plain".to_string()),
+    ];
+    assert_eq!(post(port, &events), 200);
+    agent.wait_for_log(&["no errorChannel", "sink=k1"]);
+    let status = agent.terminate();
+    // Nothing was delivered, nothing silently dropped: the stop reports both events lost.
+    assert_eq!(status.code(), Some(3), "{}", agent.log());
+    let lost = agent.wait_for_log(&["lost", "channel=c1"]);
+    assert!(lost.contains("events=2"), "{lost}");
+    assert_eq!(count_output_lines(&dir.path().join("out")), 0);
+}
