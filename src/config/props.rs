@@ -6,7 +6,9 @@
 //! Keys nobody read are reported by [`PropReader::finish`] with a "did you mean".
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::finding::{did_you_mean, Finding, FindingKind, Origin};
@@ -58,6 +60,27 @@ impl Props {
     /// Whether there is no entry.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+
+    /// Props from `(key, value)` pairs as if written one per line of `file`, with full keys
+    /// `prefix.key` (tests and generated configs).
+    pub fn from_pairs(file: &str, prefix: &str, entries: &[(&str, &str)]) -> Props {
+        let file: Arc<Path> = Arc::from(Path::new(file));
+        let mut p = Props::new();
+        for (i, (k, v)) in entries.iter().enumerate() {
+            p.insert(
+                *k,
+                Prop {
+                    value: v.to_string(),
+                    full_key: format!("{prefix}.{k}"),
+                    origin: Origin {
+                        file: file.clone(),
+                        line: i as u32 + 1,
+                    },
+                },
+            );
+        }
+        p
     }
 
     /// The entries under `prefix.` with the prefix removed (Flume's `getSubProperties`).
@@ -312,26 +335,9 @@ impl<'a> PropReader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
-    use std::sync::Arc;
 
     fn props(entries: &[(&str, &str)]) -> Props {
-        let file: Arc<Path> = Arc::from(Path::new("test.properties"));
-        let mut p = Props::new();
-        for (i, (k, v)) in entries.iter().enumerate() {
-            p.insert(
-                *k,
-                Prop {
-                    value: v.to_string(),
-                    full_key: format!("a1.channels.c1.{k}"),
-                    origin: Origin {
-                        file: file.clone(),
-                        line: i as u32 + 1,
-                    },
-                },
-            );
-        }
-        p
+        Props::from_pairs("test.properties", "a1.channels.c1", entries)
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! Unit tests of the aggregate interceptor, driven by a fake clock (no sleeping).
 
-use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use super::*;
-use crate::config::{Finding, FindingKind, Origin, Prop, Props};
+use crate::config::{Finding, FindingKind, Props};
 
 struct FakeClock(AtomicI64);
 
@@ -92,22 +91,7 @@ fn s(group: &str, start: i64, count: u64, value: &str, partial: bool) -> Summary
 }
 
 fn props(entries: &[(&str, &str)]) -> Props {
-    let file: Arc<Path> = Arc::from(Path::new("test.properties"));
-    let mut p = Props::new();
-    for (i, (k, v)) in entries.iter().enumerate() {
-        p.insert(
-            *k,
-            Prop {
-                value: v.to_string(),
-                full_key: format!("a1.sources.r1.interceptors.agg.{k}"),
-                origin: Origin {
-                    file: file.clone(),
-                    line: i as u32 + 1,
-                },
-            },
-        );
-    }
-    p
+    Props::from_pairs("test.properties", "a1.sources.r1.interceptors.agg", entries)
 }
 
 /// An event with `host`, value header `v` and (when given) a timestamp.

@@ -290,27 +290,10 @@ impl StatusPolicies {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Origin, Prop, Props};
-    use std::path::Path;
-    use std::sync::Arc;
+    use crate::config::Props;
 
     fn props(entries: &[(&str, &str)]) -> Props {
-        let file: Arc<Path> = Arc::from(Path::new("t.properties"));
-        let mut p = Props::new();
-        for (i, (k, v)) in entries.iter().enumerate() {
-            p.insert(
-                *k,
-                Prop {
-                    value: v.to_string(),
-                    full_key: format!("a1.sinks.k1.{k}"),
-                    origin: Origin {
-                        file: file.clone(),
-                        line: i as u32 + 1,
-                    },
-                },
-            );
-        }
-        p
+        Props::from_pairs("test.properties", "a1.sinks.k1", entries)
     }
 
     fn read(entries: &[(&str, &str)]) -> (StatusPolicies, Vec<Finding>) {
