@@ -199,6 +199,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_event_stays_small_enough_to_move_cheaply() {
+        // Events are moved between batches and the channel queue; BENCHMARKS.md quotes this
+        // size, and growing it costs throughput on every workload.
+        assert_eq!(std::mem::size_of::<HeaderString>(), 24);
+        assert!(
+            std::mem::size_of::<Event>() <= 184,
+            "{}",
+            std::mem::size_of::<Event>()
+        );
+    }
+
+    #[test]
     fn headers_stay_sorted_and_replace_in_place() {
         let mut h = Headers::new();
         assert!(h.insert("b".into(), "2".into()).is_none());

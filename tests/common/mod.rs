@@ -198,9 +198,9 @@ impl Drop for Agent {
     }
 }
 
-/// All lines of all regular files under `dir`, recursively (what a file sink wrote).
-pub fn output_lines(dir: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
+/// Every regular file under `dir`, recursively (what a file sink wrote).
+pub fn output_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else {
@@ -210,32 +210,30 @@ pub fn output_lines(dir: &Path) -> Vec<String> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if let Ok(text) = std::fs::read_to_string(&p) {
-                lines.extend(text.lines().map(String::from));
+            } else {
+                files.push(p);
             }
         }
     }
-    lines
+    files
+}
+
+/// All lines of all regular files under `dir`, recursively.
+pub fn output_lines(dir: &Path) -> Vec<String> {
+    output_files(dir)
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .flat_map(|text| text.lines().map(String::from).collect::<Vec<_>>())
+        .collect()
 }
 
 /// Number of lines under `dir` (cheap enough to poll).
 pub fn count_output_lines(dir: &Path) -> usize {
-    let mut n = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p) {
-                n += memchr_count(&bytes);
-            }
-        }
-    }
-    n
+    output_files(dir)
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .map(|bytes| memchr_count(&bytes))
+        .sum()
 }
 
 fn memchr_count(bytes: &[u8]) -> usize {
