@@ -6,6 +6,7 @@
 
 use crate::channel::file::{FileChannel, FileChannelConfig};
 use crate::channel::memory::{MemoryChannel, MemoryChannelConfig};
+use crate::channel::spillable::{SpillableChannel, SpillableConfig};
 use crate::channel::ChannelRef;
 use crate::config::{did_you_mean, ComponentKind, PropReader};
 use crate::sink::file_roll::{FileRollConfig, FileRollSink};
@@ -116,6 +117,16 @@ pub static ENTRIES: &[Entry] = &[
         build: |name, r| {
             let config = FileChannelConfig::from_props(name, r)?;
             Some(Built::Channel(Arc::new(FileChannel::new(name, config))))
+        },
+    },
+    Entry {
+        kind: ComponentKind::Channel,
+        alias: "spillablememory",
+        classes: &["org.apache.flume.channel.SpillableMemoryChannel"],
+        doc: "Memory queue that overflows to a file channel when full.",
+        build: |name, r| {
+            let config = SpillableConfig::from_props(name, r)?;
+            Some(Built::Channel(Arc::new(SpillableChannel::new(name, config))))
         },
     },
     Entry {

@@ -232,13 +232,16 @@ async fn final_flush(ctx: &SourceContext) {
 }
 
 fn report_channel(c: &ChannelNode, options: &RunOptions, outcome: &mut RunOutcome) {
-    let left = c.channel.pending();
-    if left > 0 && c.channel.is_durable() {
-        tracing::info!(channel = %c.name, events = left, "Channel closed; its undelivered events are kept on disk for the next start.");
-    } else if left > 0 {
+    let pending = c.channel.pending();
+    let left = c.channel.lost_on_stop().min(pending);
+    let kept = pending - left;
+    if kept > 0 {
+        tracing::info!(channel = %c.name, events = kept, "Channel closed; its undelivered events are kept on disk for the next start.");
+    }
+    if left > 0 {
         tracing::error!(channel = %c.name, events = left, timeout_secs = options.shutdown_timeout.as_secs_f64(), "Events left in a non-durable channel at shutdown are lost: its sinks did not drain it in time.");
         outcome.lost.push((c.name.clone(), left));
-    } else {
+    } else if kept == 0 {
         let counters = c.channel.counters();
         tracing::info!(
             channel = %c.name,

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::file::{FileChannel, FileChannelConfig};
 use super::memory::{MemoryChannel, MemoryChannelConfig};
+use super::spillable::{SpillableChannel, SpillableConfig};
 use super::{Channel, ChannelError};
 use crate::event::Event;
 
@@ -47,6 +48,34 @@ async fn file(capacity: usize, tx: usize) -> Fixture {
     }
 }
 
+/// A spillable channel whose memory holds 12 events: bigger batches spill to disk, so the
+/// ordering tests run across both stores.
+async fn spillable(capacity: usize, tx: usize) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = FileChannelConfig::with_base(dir.path());
+    file.capacity = capacity;
+    file.transaction_capacity = tx;
+    file.keep_alive = Duration::ZERO;
+    file.minimum_required_space = 1 << 20;
+    let ch = SpillableChannel::new(
+        "c1",
+        SpillableConfig {
+            memory_capacity: 12,
+            overflow_capacity: capacity,
+            overflow_timeout: Duration::from_millis(20),
+            deactivation_threshold: 5,
+            byte_capacity: 1 << 30,
+            byte_capacity_buffer_percentage: 20,
+            file,
+        },
+    );
+    ch.start().await.unwrap();
+    Fixture {
+        ch: Box::new(ch),
+        _dir: Some(dir),
+    }
+}
+
 /// Every channel type, each with `capacity` and `transactionCapacity`.
 async fn channels(capacity: usize, tx: usize) -> Vec<Fixture> {
     vec![
@@ -56,6 +85,14 @@ async fn channels(capacity: usize, tx: usize) -> Vec<Fixture> {
         },
         file(capacity, tx).await,
     ]
+}
+
+/// [`channels`] plus the spillable channel, for the tests of order and isolation (its capacity
+/// is memory plus overflow, so the capacity tests do not apply to it as written).
+async fn all_channels(capacity: usize, tx: usize) -> Vec<Fixture> {
+    let mut v = channels(capacity, tx).await;
+    v.push(spillable(capacity, tx).await);
+    v
 }
 
 fn batch(range: std::ops::Range<u32>) -> Vec<Event> {
@@ -71,7 +108,7 @@ fn bodies(events: &[Event]) -> Vec<String> {
 
 #[tokio::test]
 async fn put_then_take_keeps_order_and_commit_removes() {
-    for ch in channels(100, 10).await {
+    for ch in all_channels(100, 10).await {
         ch.put(batch(0..10)).await.unwrap();
         ch.put(batch(10..15)).await.unwrap();
         let t = ch.take(10).await.unwrap();
@@ -87,7 +124,7 @@ async fn put_then_take_keeps_order_and_commit_removes() {
 
 #[tokio::test]
 async fn dropped_take_rolls_back_to_the_head_in_order() {
-    for ch in channels(100, 10).await {
+    for ch in all_channels(100, 10).await {
         ch.put(batch(0..10)).await.unwrap();
         let first = ch.take(4).await.unwrap();
         let second = ch.take(3).await.unwrap();
@@ -103,7 +140,7 @@ async fn dropped_take_rolls_back_to_the_head_in_order() {
 
 #[tokio::test]
 async fn concurrent_takers_never_see_each_others_events() {
-    for ch in channels(1000, 100).await {
+    for ch in all_channels(1000, 100).await {
         ch.put(batch(0..100)).await.unwrap();
         let a = ch.take(50).await.unwrap();
         let b = ch.take(50).await.unwrap();
@@ -119,7 +156,7 @@ async fn concurrent_takers_never_see_each_others_events() {
 
 #[tokio::test]
 async fn oversized_batch_is_refused_clearly() {
-    for ch in channels(100, 10).await {
+    for ch in all_channels(100, 10).await {
         let err = ch.put(batch(0..11)).await.unwrap_err();
         assert!(matches!(
             err,

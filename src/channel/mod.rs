@@ -8,6 +8,7 @@
 
 pub mod file;
 pub mod memory;
+pub mod spillable;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -160,6 +161,11 @@ impl Take {
         }
     }
 
+    /// The events and the transaction, for a channel that wraps another's take.
+    pub fn into_parts(mut self) -> (Vec<Event>, Option<Box<dyn TakeTxn>>) {
+        (std::mem::take(&mut self.events), self.txn.take())
+    }
+
     /// Gives the events back to the head of the channel, in order.
     pub fn rollback(self) {
         drop(self);
@@ -208,6 +214,15 @@ pub trait Channel: Send + Sync + 'static {
     /// Whether the channel keeps its events across a restart (a shutdown loses nothing).
     fn is_durable(&self) -> bool {
         false
+    }
+
+    /// Events a stop now would lose: [`Channel::pending`] unless the channel is durable.
+    fn lost_on_stop(&self) -> usize {
+        if self.is_durable() {
+            0
+        } else {
+            self.pending()
+        }
     }
 
     /// Puts a whole batch atomically, waiting up to keep-alive for room.
