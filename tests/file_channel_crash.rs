@@ -128,7 +128,7 @@ fn kill_9_loop_loses_no_acknowledged_event_and_taken_data_files_are_deleted() {
     let mut files_seen = BTreeSet::new();
     for round in 0..KILLS {
         let mut agent = Agent::start(dir.path(), "a1", &cfg, &[]);
-        let port = agent.port_of("r1");
+        let port = agent.wait_for_port("r1");
         let sender = spawn_sender(port, &acked, next);
         // The kill moment is the random part of the test, not a wait for a condition.
         std::thread::sleep(Duration::from_millis(rng.range(100, 700)));
@@ -160,7 +160,7 @@ fn kill_9_loop_loses_no_acknowledged_event_and_taken_data_files_are_deleted() {
 
     // A clean agent drains what the crashed ones left.
     let mut agent = Agent::start(dir.path(), "a1", &cfg, &[]);
-    agent.port_of("r1");
+    agent.wait_for_port("r1");
     let drained = holds_within(DEADLINE / 2, || acked_missing(&out, &acked) == 0);
     let drain_started = Instant::now();
     // Fully taken data files go at the next checkpoints; a few intervals are plenty.
@@ -316,7 +316,7 @@ fn no_acknowledgement_leaves_before_the_fsync_that_made_its_event_durable() {
         .args(["agent", "-n", "a1", "-f"])
         .arg(&file);
     let mut agent = Agent::spawn(cmd, dir.path());
-    let port = agent.port_of("r1");
+    let port = agent.wait_for_port("r1");
     let stream = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
     stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
     let mut replies = BufReader::new(stream.try_clone().expect("cloning the stream"));

@@ -57,7 +57,7 @@ fn a_second_agent_on_the_same_directories_is_refused_and_the_first_keeps_working
     let out = dir.path().join("out");
     let cfg = config(&data, &checkpoint, &out);
     let mut first = Agent::start(&config_dir(dir.path(), "first"), "a1", &cfg, &[]);
-    let port = first.port_of("r1");
+    let port = first.wait_for_port("r1");
     assert_eq!(tcp_send(port, b"before\n"), b"OK\n");
 
     let mut second = Agent::start(&config_dir(dir.path(), "second"), "a1", &cfg, &[]);
@@ -206,7 +206,7 @@ fn a_clean_stop_with_an_undeliverable_sink_keeps_every_event_for_the_next_start(
     std::fs::write(&blocker, b"").expect("writing the blocker file");
     let stuck = config(&data, &checkpoint, &blocker.join("out"));
     let mut agent = Agent::start(dir.path(), "a1", &stuck, &["--shutdown-timeout", "0.5"]);
-    let port = agent.port_of("r1");
+    let port = agent.wait_for_port("r1");
     let lines: Vec<String> = (0..50).map(|i| format!("keep-{i:03}")).collect();
     let mut payload = lines.join("\n");
     payload.push('\n');
@@ -227,12 +227,12 @@ fn a_clean_stop_with_an_undeliverable_sink_keeps_every_event_for_the_next_start(
 
     let out = dir.path().join("out");
     let mut agent = Agent::start(dir.path(), "a1", &config(&data, &checkpoint, &out), &[]);
-    agent.port_of("r1");
+    agent.wait_for_port("r1");
     wait_until("50 lines delivered after the restart", DEADLINE, || {
         count_output_lines(&out) >= lines.len()
     });
     // The restarted agent takes new events too, behind the kept ones.
-    assert_eq!(tcp_send(agent.port_of("r1"), b"last\n"), b"OK\n");
+    assert_eq!(tcp_send(agent.wait_for_port("r1"), b"last\n"), b"OK\n");
     wait_until("the last line delivered", DEADLINE, || {
         count_output_lines(&out) > lines.len()
     });

@@ -140,7 +140,7 @@ fn fill_until_refused() -> Option<LowDisk> {
         out.display()
     );
     let mut agent = Agent::start(dir.path(), "a1", &cfg, &[]);
-    let port = agent.port_of("r1");
+    let port = agent.wait_for_port("r1");
 
     let free = tmpfs.available();
     let filler = tmpfs.dir.join("filler");

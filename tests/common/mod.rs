@@ -188,6 +188,25 @@ impl Agent {
         self.wait()
     }
 
+    /// Like [`Agent::port_of`], but fails at once, with the log, if the agent exits first
+    /// (a refused start, a failed replay) instead of waiting out the deadline.
+    pub fn wait_for_port(&mut self, source: &str) -> u16 {
+        let needle = format!("source={source}");
+        wait_until(&format!("{source} listening"), DEADLINE, || {
+            let listening = self
+                .log()
+                .lines()
+                .any(|l| l.contains("listening") && l.contains(&needle));
+            assert!(
+                listening || self.is_running(),
+                "the agent exited before {source} listened; log:\n{}",
+                self.log()
+            );
+            listening
+        });
+        self.port_of(source)
+    }
+
     /// Whether the process is still running (false once it exited or was waited for).
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {
