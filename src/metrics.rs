@@ -127,6 +127,17 @@ pub struct ChannelCounter {
     /// Most events the channel ever held at once (queued plus taken, uncommitted); Flumen's
     /// own, reported at shutdown.
     pub peak_held: Gauge,
+    /// EventPutErrorCount (file channel): puts that failed on a disk error.
+    pub put_error: Counter,
+    /// EventTakeErrorCount (file channel): takes or take commits that failed on a disk error
+    /// or met a damaged event.
+    pub take_error: Counter,
+    /// CheckpointWriteErrorCount (file channel).
+    pub checkpoint_write_error: Counter,
+    /// CheckpointBackupWriteErrorCount (file channel).
+    pub checkpoint_backup_write_error: Counter,
+    /// Unhealthy (file channel): 1 while the channel is reopening after an I/O error.
+    pub unhealthy: Gauge,
 }
 
 impl ChannelCounter {

@@ -4,6 +4,7 @@
 //! as Flume's factories do; class names exactly), feeds "did you mean" and `flumen check`, and
 //! knows which Flume components Flumen does not implement so they are reported by name.
 
+use crate::channel::file::{FileChannel, FileChannelConfig};
 use crate::channel::memory::{MemoryChannel, MemoryChannelConfig};
 use crate::channel::ChannelRef;
 use crate::config::{did_you_mean, ComponentKind, PropReader};
@@ -105,6 +106,16 @@ pub static ENTRIES: &[Entry] = &[
         build: |name, r| {
             let config = MemoryChannelConfig::from_props(r)?;
             Some(Built::Channel(Arc::new(MemoryChannel::new(name, config))))
+        },
+    },
+    Entry {
+        kind: ComponentKind::Channel,
+        alias: "file",
+        classes: &["org.apache.flume.channel.file.FileChannel"],
+        doc: "Durable write-ahead-log channel: survives kill -9 and power loss.",
+        build: |name, r| {
+            let config = FileChannelConfig::from_props(name, r)?;
+            Some(Built::Channel(Arc::new(FileChannel::new(name, config))))
         },
     },
     Entry {

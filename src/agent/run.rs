@@ -53,9 +53,19 @@ pub async fn run(topology: Topology, options: RunOptions, stop: CancellationToke
         if let Err(error) = c.channel.start().await {
             tracing::error!(channel = %c.name, %error, "Channel failed to start.");
             outcome.failed.push(c.name.clone());
+            continue;
         }
         c.channel.counters().lifetime.started();
         tracing::info!(channel = %c.name, r#type = %c.type_name, config = %c.channel.describe(), "Channel started.");
+    }
+    if !outcome.failed.is_empty() {
+        // A channel that cannot open (locked or foreign directories, unreadable disk) would
+        // make its sources refuse everything: stop here with the reason logged above.
+        tracing::error!(channels = ?outcome.failed, "Agent not started: a channel failed to start.");
+        for c in &channels {
+            c.channel.stop().await;
+        }
+        return outcome;
     }
 
     let control = RunnerControl::default();
@@ -223,7 +233,9 @@ async fn final_flush(ctx: &SourceContext) {
 
 fn report_channel(c: &ChannelNode, options: &RunOptions, outcome: &mut RunOutcome) {
     let left = c.channel.pending();
-    if left > 0 {
+    if left > 0 && c.channel.is_durable() {
+        tracing::info!(channel = %c.name, events = left, "Channel closed; its undelivered events are kept on disk for the next start.");
+    } else if left > 0 {
         tracing::error!(channel = %c.name, events = left, timeout_secs = options.shutdown_timeout.as_secs_f64(), "Events left in a non-durable channel at shutdown are lost: its sinks did not drain it in time.");
         outcome.lost.push((c.name.clone(), left));
     } else {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::file::{FileChannel, FileChannelConfig};
 use super::memory::{MemoryChannel, MemoryChannelConfig};
 use super::{Channel, ChannelError};
 use crate::event::Event;
@@ -18,8 +19,43 @@ fn memory(capacity: usize, tx: usize) -> MemoryChannel {
     )
 }
 
-fn channels(capacity: usize, tx: usize) -> Vec<Box<dyn Channel>> {
-    vec![Box::new(memory(capacity, tx))]
+/// A channel under test, with the directory a durable one lives in.
+struct Fixture {
+    ch: Box<dyn Channel>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl std::ops::Deref for Fixture {
+    type Target = dyn Channel;
+    fn deref(&self) -> &Self::Target {
+        self.ch.as_ref()
+    }
+}
+
+async fn file(capacity: usize, tx: usize) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = FileChannelConfig::with_base(dir.path());
+    config.capacity = capacity;
+    config.transaction_capacity = tx;
+    config.keep_alive = Duration::from_millis(50);
+    config.minimum_required_space = 1 << 20;
+    let ch = FileChannel::new("c1", config);
+    ch.start().await.unwrap();
+    Fixture {
+        ch: Box::new(ch),
+        _dir: Some(dir),
+    }
+}
+
+/// Every channel type, each with `capacity` and `transactionCapacity`.
+async fn channels(capacity: usize, tx: usize) -> Vec<Fixture> {
+    vec![
+        Fixture {
+            ch: Box::new(memory(capacity, tx)),
+            _dir: None,
+        },
+        file(capacity, tx).await,
+    ]
 }
 
 fn batch(range: std::ops::Range<u32>) -> Vec<Event> {
@@ -35,7 +71,7 @@ fn bodies(events: &[Event]) -> Vec<String> {
 
 #[tokio::test]
 async fn put_then_take_keeps_order_and_commit_removes() {
-    for ch in channels(100, 10) {
+    for ch in channels(100, 10).await {
         ch.put(batch(0..10)).await.unwrap();
         ch.put(batch(10..15)).await.unwrap();
         let t = ch.take(10).await.unwrap();
@@ -51,7 +87,7 @@ async fn put_then_take_keeps_order_and_commit_removes() {
 
 #[tokio::test]
 async fn dropped_take_rolls_back_to_the_head_in_order() {
-    for ch in channels(100, 10) {
+    for ch in channels(100, 10).await {
         ch.put(batch(0..10)).await.unwrap();
         let first = ch.take(4).await.unwrap();
         let second = ch.take(3).await.unwrap();
@@ -67,7 +103,7 @@ async fn dropped_take_rolls_back_to_the_head_in_order() {
 
 #[tokio::test]
 async fn concurrent_takers_never_see_each_others_events() {
-    for ch in channels(1000, 100) {
+    for ch in channels(1000, 100).await {
         ch.put(batch(0..100)).await.unwrap();
         let a = ch.take(50).await.unwrap();
         let b = ch.take(50).await.unwrap();
@@ -83,7 +119,7 @@ async fn concurrent_takers_never_see_each_others_events() {
 
 #[tokio::test]
 async fn oversized_batch_is_refused_clearly() {
-    for ch in channels(100, 10) {
+    for ch in channels(100, 10).await {
         let err = ch.put(batch(0..11)).await.unwrap_err();
         assert!(matches!(
             err,
@@ -100,7 +136,7 @@ async fn oversized_batch_is_refused_clearly() {
 
 #[tokio::test]
 async fn full_channel_waits_keep_alive_then_returns_the_batch() {
-    for ch in channels(10, 10) {
+    for ch in channels(10, 10).await {
         ch.put(batch(0..8)).await.unwrap();
         let err = ch.put(batch(8..11)).await.unwrap_err();
         assert_eq!(err.code(), "channel_full");

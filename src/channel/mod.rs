@@ -6,6 +6,7 @@
 //! uncommitted `Take` rolls it back, so a sink that fails, panics or is cancelled can never lose
 //! what it took.
 
+pub mod file;
 pub mod memory;
 
 use std::sync::Arc;
@@ -62,6 +63,18 @@ pub enum ChannelError {
         /// The channel.
         channel: String,
     },
+    /// The channel cannot take the batch now for a reason other than room: low disk space,
+    /// or a durable channel reopening after an I/O error. Recoverable, like `Full`: the batch
+    /// is handed back for a retry.
+    #[error("channel `{channel}` is unavailable: {reason}")]
+    Unavailable {
+        /// The channel.
+        channel: String,
+        /// Why.
+        reason: String,
+        /// The batch that was not put (empty for other operations), returned unchanged.
+        events: Vec<Event>,
+    },
 }
 
 impl ChannelError {
@@ -72,13 +85,16 @@ impl ChannelError {
             ChannelError::BatchTooLarge { .. } => "batch_too_large",
             ChannelError::NeverFits { .. } => "never_fits",
             ChannelError::Closed { .. } => "closed",
+            ChannelError::Unavailable { .. } => "unavailable",
         }
     }
 
     /// Takes the returned batch out of a `Full` error.
     pub fn into_events(self) -> Option<Vec<Event>> {
         match self {
-            ChannelError::Full { events, .. } => Some(events),
+            ChannelError::Full { events, .. } | ChannelError::Unavailable { events, .. } => {
+                Some(events)
+            }
             _ => None,
         }
     }
@@ -188,6 +204,11 @@ pub trait Channel: Send + Sync + 'static {
 
     /// Events queued plus events taken by open transactions (what a shutdown would lose).
     fn pending(&self) -> usize;
+
+    /// Whether the channel keeps its events across a restart (a shutdown loses nothing).
+    fn is_durable(&self) -> bool {
+        false
+    }
 
     /// Puts a whole batch atomically, waiting up to keep-alive for room.
     ///

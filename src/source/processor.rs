@@ -43,7 +43,11 @@ impl ProcessError {
     pub fn is_full(&self) -> bool {
         matches!(
             self,
-            ProcessError::Channel(ChannelError::Full { .. } | ChannelError::Closed { .. })
+            ProcessError::Channel(
+                ChannelError::Full { .. }
+                    | ChannelError::Closed { .. }
+                    | ChannelError::Unavailable { .. }
+            )
         )
     }
 }
@@ -290,20 +294,13 @@ async fn put_retrying(
     loop {
         match channel.put(events).await {
             Ok(()) => return Ok(()),
-            Err(ChannelError::Full {
-                channel: name,
-                events: back,
-            }) => {
+            Err(err @ (ChannelError::Full { .. } | ChannelError::Unavailable { .. })) => {
                 ctx.counters.channel_write_fail.inc();
-                tracing::debug!(source = %ctx.name, channel = %name, "Channel full; holding input back.");
+                tracing::debug!(source = %ctx.name, error = %err, "Channel cannot take the batch now; holding input back.");
                 if ctx.shutdown.is_cancelled() {
-                    return Err(ChannelError::Full {
-                        channel: name,
-                        events: back,
-                    }
-                    .into());
+                    return Err(err.into());
                 }
-                events = back;
+                events = err.into_events().unwrap_or_default();
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
                     _ = ctx.shutdown.cancelled() => {}

@@ -130,7 +130,7 @@ fn decode_json(content_type: Option<&str>, body: &[u8]) -> Result<Vec<Event>, De
 }
 
 fn utf16_to_string(body: &[u8]) -> Result<String, DecodeError> {
-    if body.len() % 2 != 0 {
+    if !body.len().is_multiple_of(2) {
         return Err(DecodeError::BadRequest(
             "the UTF-16 body has an odd number of bytes".into(),
         ));
@@ -154,7 +154,7 @@ fn utf16_to_string(body: &[u8]) -> Result<String, DecodeError> {
 }
 
 fn utf32_to_string(body: &[u8]) -> Result<String, DecodeError> {
-    if body.len() % 4 != 0 {
+    if !body.len().is_multiple_of(4) {
         return Err(DecodeError::BadRequest(
             "the UTF-32 body's length is not a multiple of 4 bytes".into(),
         ));

@@ -416,9 +416,11 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
         Err(error) => {
             ctx.counters.channel_write_fail.inc();
             let status = match &error {
-                ProcessError::Channel(ChannelError::Full { .. } | ChannelError::Closed { .. }) => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                ProcessError::Channel(
+                    ChannelError::Full { .. }
+                    | ChannelError::Closed { .. }
+                    | ChannelError::Unavailable { .. },
+                ) => StatusCode::SERVICE_UNAVAILABLE,
                 ProcessError::Channel(
                     ChannelError::BatchTooLarge { .. } | ChannelError::NeverFits { .. },
                 ) => StatusCode::PAYLOAD_TOO_LARGE,

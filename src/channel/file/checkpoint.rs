@@ -1,0 +1,232 @@
+//! Checkpoints: a snapshot of the live pointers and the log position it reflects.
+//!
+//! Replay loads the newest good checkpoint and reads only the log written after its position,
+//! which bounds recovery time. A checkpoint is written to `checkpoint.tmp`, fsynced, renamed
+//! over `checkpoint` and the directory fsynced, so a crash leaves either the old or the new one.
+//! Layout: magic, version, position (file id, offset), next sequence number, entry count,
+//! entries (`seq u64, file u32, offset u32`), CRC-32C of everything before it.
+
+use std::io;
+use std::path::Path;
+
+use super::format::{CHECKPOINT_MAGIC, FORMAT_VERSION};
+use super::fs::Fs;
+use super::queue::Ptr;
+
+/// The checkpoint's file name.
+pub const CHECKPOINT_FILE: &str = "checkpoint";
+/// The name it is written under before the rename.
+pub const CHECKPOINT_TMP: &str = "checkpoint.tmp";
+const HEADER_LEN: usize = 48;
+const ENTRY_LEN: usize = 16;
+
+/// A log position: records at or after it are not reflected in the checkpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    /// Data file id.
+    pub file: u32,
+    /// Offset in that file.
+    pub offset: u64,
+}
+
+/// A loaded checkpoint.
+#[derive(Debug)]
+pub struct Checkpoint {
+    /// Where replay resumes.
+    pub position: Position,
+    /// The next sequence number to hand out.
+    pub next_seq: u64,
+    /// Live pointers, in no particular order.
+    pub ptrs: Vec<Ptr>,
+}
+
+/// Starts an encoded checkpoint of `count` entries; push entries with [`push_entry`].
+pub fn begin(position: Position, next_seq: u64, count: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + count * ENTRY_LEN + 4);
+    out.extend_from_slice(CHECKPOINT_MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&position.file.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&position.offset.to_le_bytes());
+    out.extend_from_slice(&next_seq.to_le_bytes());
+    out.extend_from_slice(&(count as u64).to_le_bytes());
+    out
+}
+
+/// Adds one pointer to a checkpoint being encoded.
+pub fn push_entry(out: &mut Vec<u8>, p: &Ptr) {
+    out.extend_from_slice(&p.seq.to_le_bytes());
+    out.extend_from_slice(&p.file.to_le_bytes());
+    out.extend_from_slice(&p.offset.to_le_bytes());
+}
+
+/// Seals a checkpoint (appends its CRC).
+pub fn finish(mut out: Vec<u8>) -> Vec<u8> {
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Writes `bytes` as the checkpoint of `dir`, atomically and durably.
+pub fn write(fs: &dyn Fs, dir: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(CHECKPOINT_TMP);
+    match fs.remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let f = fs.create_new(&tmp)?;
+    f.write_all_at(bytes, 0)?;
+    f.sync_data()?;
+    drop(f);
+    fs.rename(&tmp, &dir.join(CHECKPOINT_FILE))?;
+    fs.sync_dir(dir)
+}
+
+/// Why a checkpoint could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// None was ever written.
+    #[error("no checkpoint")]
+    Missing,
+    /// Not Flumen's file.
+    #[error("not a Flumen checkpoint (wrong magic)")]
+    Foreign,
+    /// Ours, but damaged or cut short (a crash while writing is impossible by construction, so
+    /// this is disk damage or tampering).
+    #[error("checkpoint damaged: {0}")]
+    Damaged(String),
+    /// Reading failed.
+    #[error("checkpoint unreadable: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Reads and checks the checkpoint of `dir`.
+pub fn read(fs: &dyn Fs, dir: &Path) -> Result<Checkpoint, CheckpointError> {
+    let path = dir.join(CHECKPOINT_FILE);
+    let f = match fs.open_read(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(CheckpointError::Missing),
+        Err(e) => return Err(e.into()),
+    };
+    let len = f.size()? as usize;
+    let mut bytes = vec![0u8; len];
+    f.read_exact_at(&mut bytes, 0)?;
+    decode(&bytes)
+}
+
+/// Whether `bytes` start like one of our checkpoints (or a prefix of one).
+pub fn looks_ours(bytes: &[u8]) -> bool {
+    let n = bytes.len().min(CHECKPOINT_MAGIC.len());
+    bytes[..n] == CHECKPOINT_MAGIC[..n]
+}
+
+fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+    if bytes.len() < CHECKPOINT_MAGIC.len() || !looks_ours(bytes) {
+        return Err(CheckpointError::Foreign);
+    }
+    if bytes.len() < HEADER_LEN + 4 {
+        return Err(CheckpointError::Damaged(format!(
+            "{} bytes, shorter than a header",
+            bytes.len()
+        )));
+    }
+    let (body, crc) = bytes.split_at(bytes.len() - 4);
+    if crc32c::crc32c(body) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+        return Err(CheckpointError::Damaged("checksum mismatch".into()));
+    }
+    let u32_at =
+        |at: usize| u32::from_le_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]]);
+    let u64_at = |at: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&body[at..at + 8]);
+        u64::from_le_bytes(a)
+    };
+    let version = u32_at(8);
+    if version != FORMAT_VERSION {
+        return Err(CheckpointError::Damaged(format!(
+            "format version {version}, this build reads {FORMAT_VERSION}"
+        )));
+    }
+    let position = Position {
+        file: u32_at(16),
+        offset: u64_at(24),
+    };
+    let next_seq = u64_at(32);
+    let count = u64_at(40) as usize;
+    if body.len() != HEADER_LEN + count.saturating_mul(ENTRY_LEN) {
+        return Err(CheckpointError::Damaged(format!(
+            "{count} entries announced, {} bytes present",
+            body.len()
+        )));
+    }
+    let ptrs = body[HEADER_LEN..]
+        .chunks_exact(ENTRY_LEN)
+        .map(|c| {
+            let mut s = [0u8; 8];
+            s.copy_from_slice(&c[..8]);
+            Ptr {
+                seq: u64::from_le_bytes(s),
+                file: u32::from_le_bytes([c[8], c[9], c[10], c[11]]),
+                offset: u32::from_le_bytes([c[12], c[13], c[14], c[15]]),
+            }
+        })
+        .collect();
+    Ok(Checkpoint {
+        position,
+        next_seq,
+        ptrs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_damage_detection() {
+        let ptrs = [
+            Ptr {
+                seq: 5,
+                file: 1,
+                offset: 64,
+            },
+            Ptr {
+                seq: 6,
+                file: 2,
+                offset: 32,
+            },
+        ];
+        let mut out = begin(
+            Position {
+                file: 2,
+                offset: 99,
+            },
+            7,
+            ptrs.len(),
+        );
+        ptrs.iter().for_each(|p| push_entry(&mut out, p));
+        let bytes = finish(out);
+        let c = decode(&bytes).unwrap();
+        assert_eq!(
+            c.position,
+            Position {
+                file: 2,
+                offset: 99
+            }
+        );
+        assert_eq!(c.next_seq, 7);
+        assert_eq!(c.ptrs, ptrs);
+        let mut bad = bytes.clone();
+        bad[50] ^= 4;
+        assert!(matches!(decode(&bad), Err(CheckpointError::Damaged(_))));
+        assert!(matches!(
+            decode(&bytes[..40]),
+            Err(CheckpointError::Damaged(_))
+        ));
+        assert!(matches!(
+            decode(b"\x00\x00flume"),
+            Err(CheckpointError::Foreign)
+        ));
+    }
+}
