@@ -114,7 +114,7 @@ fn kill_9_loop_loses_no_acknowledged_event_and_taken_data_files_are_deleted() {
     let (out, acked) = (dir.path().join("out"), dir.path().join("acked"));
     let channel = format!(
         "a1.channels.c1.checkpointInterval = {CHECKPOINT_MS}\n\
-         a1.channels.c1.maxFileSize = 1048576\n"
+         a1.channels.c1.maxFileSize = 65536\n"
     );
     let cfg = config(&data, &checkpoint, &channel, &file_roll(&out));
     let seed = std::env::var("FLUMEN_TEST_SEED")
@@ -126,6 +126,7 @@ fn kill_9_loop_loses_no_acknowledged_event_and_taken_data_files_are_deleted() {
     let started = Instant::now();
     let mut next = 0u64;
     let mut files_seen = BTreeSet::new();
+    let mut most_at_once = 0;
     for round in 0..KILLS {
         let mut agent = Agent::start(dir.path(), "a1", &cfg, &[]);
         let port = agent.wait_for_port("r1");
@@ -143,13 +144,16 @@ fn kill_9_loop_loses_no_acknowledged_event_and_taken_data_files_are_deleted() {
         let (ok, summary) = sender.join().expect("sender thread");
         assert!(ok, "sender after kill {round}: {summary}");
         next = oracle_next(&summary);
-        files_seen.extend(data_files(&data));
+        let files = data_files(&data);
+        most_at_once = most_at_once.max(files.len());
+        files_seen.extend(files);
     }
     let acked_total = std::fs::read_to_string(&acked)
         .map(|s| s.lines().count())
         .unwrap_or(0);
     eprintln!(
-        "{KILLS} kills in {:.1} s: {acked_total} events acknowledged, {} data files seen",
+        "{KILLS} kills in {:.1} s: {acked_total} events acknowledged, {} data files seen, \
+         at most {most_at_once} at once",
         started.elapsed().as_secs_f64(),
         files_seen.len()
     );
@@ -222,8 +226,11 @@ fn parse_strace(log: &str) -> Vec<Call> {
     let mut pending: HashMap<&str, (f64, String)> = HashMap::new();
     let mut calls = Vec::new();
     for line in log.lines() {
-        let mut parts = line.splitn(3, ' ');
-        let (Some(pid), Some(ts), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        // "PID TIME call": strace pads short pids with extra spaces.
+        let Some((pid, rest)) = line.trim_start().split_once(' ') else {
+            continue;
+        };
+        let Some((ts, rest)) = rest.trim_start().split_once(' ') else {
             continue;
         };
         let Ok(ts) = ts.parse::<f64>() else { continue };
@@ -256,6 +263,26 @@ fn parse_strace(log: &str) -> Vec<Call> {
         }
     }
     calls
+}
+
+#[test]
+fn strace_lines_are_parsed_with_padded_pids_and_resumed_calls() {
+    let log =
+        "9526  1795647635.260621 sendto(14, \"OK\\n\", 3, MSG_NOSIGNAL, NULL, 0 <unfinished ...>\n\
+               12345 1795647635.260700 fdatasync(12)   = 0 <0.000592>\n\
+               9526  1795647635.261000 <... sendto resumed>) = 3 <0.000379>\n\
+               9526  1795647635.262000 --- SIGCHLD {si_signo=SIGCHLD} ---\n";
+    let calls = parse_strace(log);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0].name, "fdatasync");
+    assert!(returned_zero(&calls[0].text));
+    assert!((calls[0].exit - 1_795_647_635.261_292).abs() < 1e-6);
+    assert_eq!(calls[1].name, "sendto");
+    assert!(calls[1].text.contains("\"OK\\n\"") && calls[1].text.ends_with("= 3 <0.000379>"));
+    assert_eq!(
+        (calls[1].entry, calls[1].exit),
+        (1_795_647_635.260_621, 1_795_647_635.261)
+    );
 }
 
 /// Whether a traced call's result (`... = 0 <0.000123>`) is 0.
