@@ -101,7 +101,8 @@ struct LowDisk {
     port: u16,
     /// The next event number for the oracle's sender.
     next: u64,
-    dir: tempfile::TempDir,
+    /// Held so the test directory is removed only after the tmpfs is unmounted.
+    _dir: tempfile::TempDir,
 }
 
 /// Mounts the tmpfs, starts netcat → file channel → a sink that cannot deliver yet, fills the
@@ -212,7 +213,7 @@ fn fill_until_refused() -> Option<LowDisk> {
         acked,
         port,
         next,
-        dir,
+        _dir: dir,
     })
 }
 
