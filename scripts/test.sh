@@ -10,6 +10,8 @@ step() { printf '\n== %s\n' "$*"; }
 need_apt=()
 command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+# The file channel's durability-order test traces the agent (tests/file_channel_crash.rs).
+command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]}"
   apt-get update -qq
@@ -26,6 +28,9 @@ fi
 # The JVM Properties comparison and the Python cross-checks must run here, never be skipped.
 export FLUMEN_REQUIRE_JVM=1
 export FLUMEN_REQUIRE_PY=1
+# Likewise the strace durability-order test and the low-disk test on a tmpfs (needs root).
+export FLUMEN_REQUIRE_STRACE=1
+export FLUMEN_REQUIRE_MOUNT=1
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -187,6 +187,33 @@ impl Agent {
         self.signal("TERM");
         self.wait()
     }
+
+    /// Like [`Agent::port_of`], but fails at once, with the log, if the agent exits first
+    /// (a refused start, a failed replay) instead of waiting out the deadline.
+    pub fn wait_for_port(&mut self, source: &str) -> u16 {
+        let needle = format!("source={source}");
+        wait_until(&format!("{source} listening"), DEADLINE, || {
+            let listening = self
+                .log()
+                .lines()
+                .any(|l| l.contains("listening") && l.contains(&needle));
+            assert!(
+                listening || self.is_running(),
+                "the agent exited before {source} listened; log:\n{}",
+                self.log()
+            );
+            listening
+        });
+        self.port_of(source)
+    }
+
+    /// Whether the process is still running (false once it exited or was waited for).
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
 }
 
 impl Drop for Agent {
@@ -296,4 +323,90 @@ pub fn http_request(
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// Whether a test that needs `what` (a tool, root) must fail instead of skipping: under CI
+/// (`CI=true`) or when the variable `require_var` is set to `1`.
+pub fn required(require_var: &str) -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+        || std::env::var(require_var).is_ok_and(|v| v == "1")
+}
+
+/// The `"next"` number of a delivery-oracle sender summary (`{"acked": n, "next": m}`).
+pub fn oracle_next(summary: &str) -> u64 {
+    summary
+        .split("\"next\":")
+        .nth(1)
+        .and_then(|rest| {
+            let digits: String = rest
+                .trim_start()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no \"next\" in the sender summary: {summary}"))
+}
+
+/// How many events listed in the oracle's `acked` file are not yet under `out` (cheap
+/// enough to poll while waiting for a drain; the oracle's `verify` gives the verdict).
+pub fn acked_missing(out: &Path, acked: &Path) -> usize {
+    let acked: std::collections::HashSet<u64> = std::fs::read_to_string(acked)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for file in output_files(out) {
+        let Ok(bytes) = std::fs::read(&file) else {
+            continue;
+        };
+        for line in bytes.split(|&b| b == b'\n') {
+            let Some(at) = line.windows(3).position(|w| w == b"ev-") else {
+                continue;
+            };
+            let digits = line.get(at + 3..at + 13).unwrap_or_default();
+            if let Some(n) = std::str::from_utf8(digits)
+                .ok()
+                .and_then(|d| d.parse::<u64>().ok())
+            {
+                seen.insert(n);
+            }
+        }
+    }
+    acked.difference(&seen).count()
+}
+
+/// A small deterministic random number generator (xorshift64*) for seeded test schedules.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed` (0 is replaced: xorshift needs a non-zero state).
+    pub fn new(seed: u64) -> Rng {
+        Rng(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
+    }
+
+    /// The next value.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A value in `lo..hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo).max(1)
+    }
+
+    /// `n` pseudo-random bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| (self.next_u64() >> 56) as u8).collect()
+    }
 }
