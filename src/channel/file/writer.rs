@@ -28,7 +28,7 @@ use super::replay;
 use super::Shared;
 
 /// Most bytes of records one group writes before it is synced.
-const MAX_GROUP_BYTES: usize = 32 << 20;
+const MAX_GROUP_BYTES: usize = 8 << 20;
 /// How often a broken channel tries to reopen, and a low-space one re-checks.
 const RETRY: Duration = Duration::from_millis(250);
 /// An active file with no live events is rolled at a checkpoint once this big, so that its
