@@ -46,10 +46,11 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-COMMAND="scripts/bench_file_channel.sh$([ "$QUICK" = 1 ] && echo ' --quick')"
-[ "$EVENTS" != 1000000 ] && [ "$EVENTS" != 200000 ] && COMMAND="$COMMAND --events $EVENTS"
-[ "$PUTTERS" != 4 ] && COMMAND="$COMMAND --putters $PUTTERS"
-[ "$RUNS" != 3 ] && COMMAND="$COMMAND --runs $RUNS"
+COMMAND="scripts/bench_file_channel.sh"
+if [ "$QUICK" = 1 ]; then COMMAND="$COMMAND --quick"; fi
+if [ "$EVENTS" != 1000000 ] && [ "$EVENTS" != 200000 ]; then COMMAND="$COMMAND --events $EVENTS"; fi
+if [ "$PUTTERS" != 4 ]; then COMMAND="$COMMAND --putters $PUTTERS"; fi
+if [ "$RUNS" != 3 ]; then COMMAND="$COMMAND --runs $RUNS"; fi
 
 TARGET="${CARGO_TARGET_DIR:-target}"
 BIN="$TARGET/release/examples/file_channel_bench"
