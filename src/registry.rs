@@ -19,6 +19,7 @@ use crate::source::http::{HttpConfig, HttpSource};
 use crate::source::netcat::{NetcatConfig, NetcatSource};
 use crate::source::netcat_udp::{NetcatUdpConfig, NetcatUdpSource};
 use crate::source::seq::{SeqConfig, SeqSource};
+use crate::source::taildir::{TaildirConfig, TaildirSource};
 use crate::source::Source;
 use std::sync::Arc;
 
@@ -87,6 +88,17 @@ pub static ENTRIES: &[Entry] = &[
         classes: &["org.apache.flume.source.ExecSource"],
         doc: "Lines a command writes to stdout, optionally restarting it.",
         build: |_, r| Some(Built::Source(Box::new(ExecSource::new(ExecConfig::from_props(r)?)))),
+    },
+    Entry {
+        kind: ComponentKind::Source,
+        alias: "TAILDIR",
+        classes: &["org.apache.flume.source.taildir.TaildirSource"],
+        doc: "Follows log files through rotations (by inode), resuming from a position file.",
+        build: |_, r| {
+            Some(Built::Source(Box::new(TaildirSource::new(
+                TaildirConfig::from_props(r)?,
+            ))))
+        },
     },
     Entry {
         kind: ComponentKind::Source,

@@ -18,7 +18,7 @@ pub mod decompress;
 pub mod decrypt;
 pub mod encrypt;
 pub mod host;
-mod java_regex;
+pub(crate) mod java_regex;
 pub mod joda;
 pub mod regex_extractor;
 pub mod regex_filter;

@@ -10,6 +10,7 @@ pub mod netcat;
 pub mod netcat_udp;
 mod processor;
 pub mod seq;
+pub mod taildir;
 
 pub use processor::{ChannelProcessor, ProcessError};
 
@@ -32,6 +33,9 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+    /// A configuration problem found only when the source starts (an unreadable file).
+    #[error("{0}")]
+    Config(String),
     /// Another I/O failure the source cannot recover from.
     #[error("{context}: {source}")]
     Io {
