@@ -97,6 +97,10 @@ pub struct Writer {
     pub(super) last_sync: Instant,
     pub(super) dirty: bool,
     broken: bool,
+    /// Sizes of the last two commit groups (is there concurrency to wait for?).
+    recent_groups: [usize; 2],
+    /// A moving average of commit fsync durations.
+    fsync_ewma: Duration,
 }
 
 impl Writer {
@@ -142,6 +146,8 @@ impl Writer {
             last_sync: Instant::now(),
             dirty: false,
             broken: false,
+            recent_groups: [0, 0],
+            fsync_ewma: Duration::from_millis(1),
         };
         w.checkpoint().map_err(dirs::io_err(
             "cannot write the checkpoint in",
@@ -159,16 +165,17 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
-            let mut bytes = group.iter().map(request_bytes).sum::<usize>();
-            while bytes < MAX_GROUP_BYTES {
-                match rx.try_recv() {
-                    Ok(r) => {
-                        bytes += request_bytes(&r);
-                        group.push(r);
-                    }
-                    Err(_) => break,
+            let bytes = drain_into(&rx, &mut group, 0);
+            if group.len() == 1 && self.recent_groups.iter().sum::<usize>() >= 3 {
+                // Several committers are active but only one is here: give the others a
+                // moment (a fraction of an fsync) to share this group's fsync rather than
+                // waiting a whole one behind it.
+                if let Ok(r) = rx.recv_timeout(self.linger()) {
+                    group.push(r);
+                    drain_into(&rx, &mut group, bytes);
                 }
             }
+            self.recent_groups = [self.recent_groups[1], group.len()];
             let stop = take_stop(&mut group);
             if !group.is_empty() {
                 self.process(&mut group);
@@ -180,6 +187,11 @@ impl Writer {
             }
             self.timers();
         }
+    }
+
+    /// How long a lone request waits for company: an eighth of a recent fsync, at most 1 ms.
+    fn linger(&self) -> Duration {
+        (self.fsync_ewma / 8).min(Duration::from_millis(1))
     }
 
     fn next_timer(&self) -> Duration {
@@ -335,7 +347,9 @@ impl Writer {
 
     fn sync_for_commit(&mut self) -> io::Result<()> {
         if self.shared.config.fsync_per_transaction && self.dirty {
+            let started = Instant::now();
             self.active.handle.sync_data()?;
+            self.fsync_ewma = (self.fsync_ewma * 7 + started.elapsed()) / 8;
             self.dirty = false;
             self.last_sync = Instant::now();
         }
@@ -461,4 +475,21 @@ impl Writer {
             }
         }
     }
+}
+
+/// Moves every waiting request into `group` (up to [`MAX_GROUP_BYTES`]); returns the group's bytes.
+fn drain_into(rx: &Receiver<Request>, group: &mut Vec<Request>, mut bytes: usize) -> usize {
+    if bytes == 0 {
+        bytes = group.iter().map(request_bytes).sum();
+    }
+    while bytes < MAX_GROUP_BYTES {
+        match rx.try_recv() {
+            Ok(r) => {
+                bytes += request_bytes(&r);
+                group.push(r);
+            }
+            Err(_) => break,
+        }
+    }
+    bytes
 }

@@ -279,8 +279,14 @@ mod tests {
         assert_eq!(c.max_backoff, Duration::from_secs(5));
         assert!(c.position_file.ends_with(".flume/taildir_position.json"));
         assert!(c.groups[0].pattern.is_match("a.log"));
-        assert!(!c.groups[0].pattern.is_match("a.log.1"), "the whole name must match");
-        assert_eq!(c.groups[0].headers.get("topic").map(|v| v.as_str()), Some("app"));
+        assert!(
+            !c.groups[0].pattern.is_match("a.log.1"),
+            "the whole name must match"
+        );
+        assert_eq!(
+            c.groups[0].headers.get("topic").map(|v| v.as_str()),
+            Some("app")
+        );
         assert!(c.multiline.is_none());
     }
 
