@@ -290,3 +290,23 @@ fn a_partial_last_line_is_flushed_after_idle_timeout() {
     assert_eq!(output_lines(&out), ["complete", "partial", "-rest", "next"]);
     agent.terminate();
 }
+
+#[test]
+fn a_file_rotated_out_of_the_pattern_is_still_read_to_its_end() {
+    let tmp = test_dir();
+    let dir = tmp.path();
+    let mut w = Writer::new(dir);
+    w.write(10);
+    let mut agent = start(dir);
+    wait_delivered(dir);
+    // A burst, then at once a rotation to a name outside the pattern: the rest of the old
+    // file is read through the descriptor held open.
+    w.write(100_000);
+    std::fs::rename(&w.log, dir.join("logs/rotated.old")).unwrap();
+    std::fs::File::create(&w.log).unwrap();
+    w.write(10);
+    wait_delivered(dir);
+    assert!(agent.terminate().success());
+    verify(dir, 0);
+    agent.wait_for_log(&["Finished a file that left the file group"]);
+}

@@ -109,10 +109,8 @@ pub fn read(fs: &dyn Fs, dir: &Path) -> Result<Checkpoint, CheckpointError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(CheckpointError::Missing),
         Err(e) => return Err(e.into()),
     };
-    let len = f.size()? as usize;
-    let mut bytes = vec![0u8; len];
-    f.read_exact_at(&mut bytes, 0)?;
-    decode(&bytes)
+    let len = f.size()?;
+    decode(len, |buf, at| f.read_exact_at(buf, at))
 }
 
 /// Whether `bytes` start like one of our checkpoints (or a prefix of one).
@@ -121,48 +119,56 @@ pub fn looks_ours(bytes: &[u8]) -> bool {
     bytes[..n] == CHECKPOINT_MAGIC[..n]
 }
 
-fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
-    if bytes.len() < CHECKPOINT_MAGIC.len() || !looks_ours(bytes) {
+/// Entries decoded per read: the file is streamed, never held whole in memory.
+const ENTRIES_PER_READ: usize = 64 * 1024;
+
+/// Decodes a checkpoint of `len` bytes read through `read_at`.
+fn decode(
+    len: u64,
+    mut read_at: impl FnMut(&mut [u8], u64) -> io::Result<()>,
+) -> Result<Checkpoint, CheckpointError> {
+    let mut header = vec![0u8; (HEADER_LEN as u64).min(len) as usize];
+    read_at(&mut header, 0)?;
+    if header.len() < CHECKPOINT_MAGIC.len() || !looks_ours(&header) {
         return Err(CheckpointError::Foreign);
     }
-    if bytes.len() < HEADER_LEN + 4 {
+    if len < (HEADER_LEN + 4) as u64 {
         return Err(CheckpointError::Damaged(format!(
-            "{} bytes, shorter than a header",
-            bytes.len()
+            "{len} bytes, shorter than a header"
         )));
     }
-    let (body, crc) = bytes.split_at(bytes.len() - 4);
-    if crc32c::crc32c(body) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
-        return Err(CheckpointError::Damaged("checksum mismatch".into()));
-    }
-    let u32_at =
-        |at: usize| u32::from_le_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]]);
+    let u32_at = |at: usize| {
+        u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
     let u64_at = |at: usize| {
         let mut a = [0u8; 8];
-        a.copy_from_slice(&body[at..at + 8]);
+        a.copy_from_slice(&header[at..at + 8]);
         u64::from_le_bytes(a)
     };
     let version = u32_at(8);
-    if version != FORMAT_VERSION {
-        return Err(CheckpointError::Damaged(format!(
-            "format version {version}, this build reads {FORMAT_VERSION}"
-        )));
-    }
     let position = Position {
         file: u32_at(16),
         offset: u64_at(24),
     };
     let next_seq = u64_at(32);
-    let count = u64_at(40) as usize;
-    if body.len() != HEADER_LEN + count.saturating_mul(ENTRY_LEN) {
+    let count = u64_at(40);
+    let expected = (HEADER_LEN as u64 + 4).saturating_add(count.saturating_mul(ENTRY_LEN as u64));
+    if len != expected {
         return Err(CheckpointError::Damaged(format!(
-            "{count} entries announced, {} bytes present",
-            body.len()
+            "{count} entries announced, {len} bytes present"
         )));
     }
-    let ptrs = body[HEADER_LEN..]
-        .chunks_exact(ENTRY_LEN)
-        .map(|c| {
+    let mut crc = crc32c::crc32c(&header);
+    let mut ptrs = Vec::with_capacity(count as usize);
+    let mut chunk = vec![0u8; ENTRIES_PER_READ * ENTRY_LEN];
+    let mut at = HEADER_LEN as u64;
+    let mut left = count as usize;
+    while left > 0 {
+        let n = left.min(ENTRIES_PER_READ);
+        let buf = &mut chunk[..n * ENTRY_LEN];
+        read_at(buf, at)?;
+        crc = crc32c::crc32c_append(crc, buf);
+        ptrs.extend(buf.chunks_exact(ENTRY_LEN).map(|c| {
             let mut s = [0u8; 8];
             s.copy_from_slice(&c[..8]);
             Ptr {
@@ -170,12 +176,34 @@ fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
                 file: u32::from_le_bytes([c[8], c[9], c[10], c[11]]),
                 offset: u32::from_le_bytes([c[12], c[13], c[14], c[15]]),
             }
-        })
-        .collect();
+        }));
+        at += buf.len() as u64;
+        left -= n;
+    }
+    let mut trailer = [0u8; 4];
+    read_at(&mut trailer, at)?;
+    if crc != u32::from_le_bytes(trailer) {
+        return Err(CheckpointError::Damaged("checksum mismatch".into()));
+    }
+    if version != FORMAT_VERSION {
+        return Err(CheckpointError::Damaged(format!(
+            "format version {version}, this build reads {FORMAT_VERSION}"
+        )));
+    }
     Ok(Checkpoint {
         position,
         next_seq,
         ptrs,
+    })
+}
+
+/// Decodes a checkpoint held in memory (tests).
+#[cfg(test)]
+fn decode_bytes(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+    decode(bytes.len() as u64, |buf, at| {
+        let at = at as usize;
+        buf.copy_from_slice(&bytes[at..at + buf.len()]);
+        Ok(())
     })
 }
 
@@ -207,7 +235,7 @@ mod tests {
         );
         ptrs.iter().for_each(|p| push_entry(&mut out, p));
         let bytes = finish(out);
-        let c = decode(&bytes).unwrap();
+        let c = decode_bytes(&bytes).unwrap();
         assert_eq!(
             c.position,
             Position {
@@ -219,13 +247,16 @@ mod tests {
         assert_eq!(c.ptrs, ptrs);
         let mut bad = bytes.clone();
         bad[50] ^= 4;
-        assert!(matches!(decode(&bad), Err(CheckpointError::Damaged(_))));
         assert!(matches!(
-            decode(&bytes[..40]),
+            decode_bytes(&bad),
             Err(CheckpointError::Damaged(_))
         ));
         assert!(matches!(
-            decode(b"\x00\x00flume"),
+            decode_bytes(&bytes[..40]),
+            Err(CheckpointError::Damaged(_))
+        ));
+        assert!(matches!(
+            decode_bytes(b"\x00\x00flume"),
             Err(CheckpointError::Foreign)
         ));
     }

@@ -84,15 +84,29 @@ impl Live {
         }
     }
 
+    /// Drops removed pointers and sorts the rest by sequence, in place (no second copy of a
+    /// queue that may hold millions of pointers).
     fn sort(&mut self) {
-        let mut pairs: Vec<(Ptr, bool)> = self.ptrs.drain(..).zip(self.removed.drain(..)).collect();
-        pairs.sort_by_key(|(p, _)| p.seq);
-        pairs.dedup_by_key(|(p, _)| p.seq);
-        for (p, r) in pairs {
-            self.ptrs.push(p);
-            self.removed.push(r);
-        }
+        self.compact();
+        self.ptrs.sort_unstable_by_key(|p| p.seq);
+        self.ptrs.dedup_by_key(|p| p.seq);
+        self.removed.clear();
+        self.removed.resize(self.ptrs.len(), false);
         self.sorted = true;
+    }
+
+    fn compact(&mut self) {
+        if self.removed.iter().any(|r| *r) {
+            let mut i = 0;
+            let removed = &self.removed;
+            self.ptrs.retain(|_| {
+                let keep = !removed[i];
+                i += 1;
+                keep
+            });
+        }
+        self.removed.clear();
+        self.removed.resize(self.ptrs.len(), false);
     }
 }
 
@@ -137,18 +151,12 @@ pub fn replay(fs: &dyn Fs, layout: &Layout, inv: &Inventory) -> Result<Replayed,
         live.sort();
     }
     let known: std::collections::BTreeSet<u32> = inv.logs.keys().copied().collect();
-    let mut queue = VecDeque::with_capacity(live.ptrs.len());
-    let mut missing = 0usize;
-    for (p, removed) in live.ptrs.into_iter().zip(live.removed) {
-        if removed {
-            continue;
-        }
-        if known.contains(&p.file) {
-            queue.push_back(p);
-        } else {
-            missing += 1;
-        }
-    }
+    live.compact();
+    let before = live.ptrs.len();
+    live.ptrs.retain(|p| known.contains(&p.file));
+    let missing = before - live.ptrs.len();
+    // Reuses the vector's allocation.
+    let queue = VecDeque::from(std::mem::take(&mut live.ptrs));
     if missing > 0 {
         report.damage.push(format!(
             "{missing} events point into data files that no longer exist; they are lost"
