@@ -240,11 +240,11 @@ enum Flow {
 /// Why a file was given up.
 #[derive(Debug, thiserror::Error)]
 enum FileError {
-    #[error("the file changed after it was picked up (size {was_size} -> {now_size}, mtime or inode changed: {replaced})")]
+    #[error("the file was {how} after it was picked up (size {was_size} -> {now_size} bytes)")]
     Changed {
+        how: &'static str,
         was_size: u64,
         now_size: u64,
-        replaced: bool,
     },
     #[error("the file disappeared after it was picked up")]
     Gone,
@@ -555,9 +555,13 @@ fn unchanged(was: &FileId, now: std::io::Result<FileId>) -> Result<(), FileError
     match now {
         Ok(now) if now == *was => Ok(()),
         Ok(now) => Err(FileError::Changed {
+            how: if now.same_inode(was) {
+                "changed"
+            } else {
+                "replaced by another file"
+            },
             was_size: was.size,
             now_size: now.size,
-            replaced: !now.same_inode(was),
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(FileError::Gone),
         Err(e) => Err(FileError::Io(e)),
