@@ -290,15 +290,23 @@ fn deserializer(
             let known = ["LINE", "AVRO", BLOB_BUILDER_CLASS];
             let origin = r.raw("deserializer").map(|p| p.origin.clone());
             let key = r.full_key("deserializer");
-            r.drop_component(
-                Finding::new(
-                    FindingKind::BadValue,
-                    origin,
-                    key,
-                    format!("Deserializer `{kind}` is not supported; Flume fails to start the source with it."),
+            // Its settings belong to it; reporting each as ignored would only add noise.
+            r.mark_prefix_used("deserializer");
+            let (finding_kind, message) = if kind.contains('.') {
+                (
+                    FindingKind::UnsupportedType,
+                    format!("Deserializer class `{kind}` cannot be loaded by Flumen (no Java classes); the source is dropped."),
                 )
-                .expected(format!("one of {}", known.join(", ")))
-                .suggest(did_you_mean(&kind, known)),
+            } else {
+                (
+                    FindingKind::BadValue,
+                    format!("Deserializer `{kind}` is not known; Flume fails to start the source with it."),
+                )
+            };
+            r.drop_component(
+                Finding::new(finding_kind, origin, key, message)
+                    .expected(format!("one of {}", known.join(", ")))
+                    .suggest(did_you_mean(&kind, known)),
             );
             None
         }
@@ -571,6 +579,19 @@ mod tests {
         assert!(c.is_some());
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].kind, FindingKind::IgnoredKey);
+    }
+
+    #[test]
+    fn a_custom_deserializer_class_is_unsupported_and_its_keys_are_not_noise() {
+        let (c, f) = read(&[
+            ("spoolDir", "/s"),
+            ("deserializer", "com.example.MyDeserializer$Builder"),
+            ("deserializer.delimiter", "</doc>"),
+        ]);
+        assert!(c.is_none());
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].kind, FindingKind::UnsupportedType);
+        assert_eq!(f[0].key, "a1.sources.r1.deserializer");
     }
 
     #[test]
