@@ -508,3 +508,52 @@ fn a_file_changed_after_pickup_stops_only_that_file() {
     assert!(big_lines < 50_000, "reading stopped at the change");
     assert!(!lines.iter().any(|l| l == "appended-after-pickup"));
 }
+
+#[test]
+fn a_missing_spooling_directory_is_retried_until_it_appears() {
+    let dir = test_dir();
+    let spool = dir.path().join("spool");
+    let out = dir.path().join("out");
+    let cfg = config(&spool, &out, MEMORY, "", "");
+    let mut agent = Agent::start(dir.path(), "a1", &cfg, &[]);
+    agent.wait_for_log(&[
+        "ERROR",
+        "Cannot start the spooling directory source",
+        "source=r1",
+    ]);
+    std::fs::create_dir_all(&spool).unwrap();
+    let file = drop_file(dir.path(), &spool, "late.log", b"late-1\nlate-2\n");
+    wait_until("the file finished", DEADLINE, || completed(&file).exists());
+    wait_until("2 lines", DEADLINE, || count_output_lines(&out) >= 2);
+    assert!(agent.terminate().success());
+    assert_eq!(output_lines(&out), ["late-1", "late-2"]);
+}
+
+#[test]
+fn a_completed_name_that_already_exists_is_reported_and_the_file_left() {
+    let dir = test_dir();
+    let spool = dir.path().join("spool");
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&spool).unwrap();
+    let cfg = config(&spool, &out, MEMORY, "", "");
+    let earlier = drop_file(
+        dir.path(),
+        &spool,
+        "dup.log.COMPLETED",
+        b"from an earlier run\n",
+    );
+    let dup = drop_file(dir.path(), &spool, "dup.log", b"dup-1\n");
+    let other = drop_file(dir.path(), &spool, "other.log", b"other-1\n");
+    let mut agent = Agent::start(dir.path(), "a1", &cfg, &[]);
+    let line = agent.wait_for_log(&["ERROR", "Stopped reading a file", "dup.log"]);
+    assert!(line.contains("already exists"), "{line}");
+    wait_until("the other file finished", DEADLINE, || {
+        completed(&other).exists()
+    });
+    wait_until("2 lines", DEADLINE, || count_output_lines(&out) >= 2);
+    assert!(agent.terminate().success());
+    assert!(dup.exists(), "the file is left as it is");
+    assert_eq!(std::fs::read(&earlier).unwrap(), b"from an earlier run\n");
+    let lines: BTreeSet<String> = output_lines(&out).into_iter().collect();
+    assert_eq!(lines, ["dup-1", "other-1"].map(String::from).into());
+}

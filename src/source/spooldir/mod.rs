@@ -44,6 +44,10 @@
 //! reconfigured. After a restart Flumen reads a file left behind from its recorded position,
 //! or from its start when another file was read since (its events are delivered again).
 //!
+//! A spooling directory that is missing or not writable (canary check, `rename` policy) is
+//! logged at ERROR and tried again every 3 s, as Flume's supervisor restarts a source whose
+//! start failed.
+//!
 //! # Other differences from Flume
 //! - Charsets: only ASCII-compatible ones (UTF-16 and UTF-32 are refused at configuration).
 //! - `maxBackoff` bounds the pause between retries of a batch that a channel refused for a
@@ -82,6 +86,9 @@ use crate::rate_limit::RateLimit;
 
 /// The first pause before retrying a batch a channel refused (Flume's 250 ms).
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// Pause between attempts to start on an unusable spooling directory (Flume's supervisor
+/// checks every 3 s).
+const START_RETRY: Duration = Duration::from_secs(3);
 
 /// The spooling directory source.
 pub struct SpoolDirSource {
@@ -123,13 +130,9 @@ impl Source for SpoolDirSource {
     }
 
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), SourceError> {
-        let config = self.config;
-        let prepared = tokio::task::spawn_blocking(move || prepare(config))
-            .await
-            .map_err(|e| SourceError::Io {
-                context: "preparing the spooling directory".into(),
-                source: std::io::Error::other(e.to_string()),
-            })??;
+        let Some(prepared) = prepare_retrying(self.config, &ctx).await else {
+            return Ok(());
+        };
         if let DeserializerConfig::Avro {
             schema_type: SchemaType::Literal,
         } = prepared.config.deserializer
@@ -148,6 +151,27 @@ impl Source for SpoolDirSource {
         };
         spooler.run(&ctx).await;
         Ok(())
+    }
+}
+
+/// Prepares the directories, retrying every [`START_RETRY`] while they are unusable (as
+/// Flume's supervisor restarts a source whose start failed); `None` once the source stops.
+async fn prepare_retrying(config: SpoolDirConfig, ctx: &SourceContext) -> Option<Prepared> {
+    let warnings = RateLimit::new(Duration::from_secs(60));
+    loop {
+        let c = config.clone();
+        match blocking(move || prepare(c)).await? {
+            Ok(p) => return Some(p),
+            Err(error) => {
+                if let Some(suppressed) = warnings.check() {
+                    tracing::error!(source = %ctx.name, %error, suppressed, retry_ms = START_RETRY.as_millis() as u64, "Cannot start the spooling directory source; retrying.");
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(START_RETRY) => {}
+            _ = ctx.shutdown.cancelled() => return None,
+        }
     }
 }
 
