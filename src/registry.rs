@@ -19,6 +19,7 @@ use crate::source::http::{HttpConfig, HttpSource};
 use crate::source::netcat::{NetcatConfig, NetcatSource};
 use crate::source::netcat_udp::{NetcatUdpConfig, NetcatUdpSource};
 use crate::source::seq::{SeqConfig, SeqSource};
+use crate::source::spooldir::{SpoolDirConfig, SpoolDirSource};
 use crate::source::taildir::{TaildirConfig, TaildirSource};
 use crate::source::Source;
 use std::sync::Arc;
@@ -110,6 +111,13 @@ pub static ENTRIES: &[Entry] = &[
                 NetcatUdpConfig::from_props(r)?,
             ))))
         },
+    },
+    Entry {
+        kind: ComponentKind::Source,
+        alias: "spooldir",
+        classes: &["org.apache.flume.source.SpoolDirectorySource"],
+        doc: "Files dropped into a directory, one event per line (or Avro record, or blob); each file renamed, deleted or tracked once all its events are committed.",
+        build: |_, r| Some(Built::Source(Box::new(SpoolDirSource::new(SpoolDirConfig::from_props(r)?)))),
     },
     Entry {
         kind: ComponentKind::Channel,

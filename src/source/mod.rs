@@ -10,6 +10,7 @@ pub mod netcat;
 pub mod netcat_udp;
 mod processor;
 pub mod seq;
+pub mod spooldir;
 pub mod taildir;
 
 pub use processor::{ChannelProcessor, ProcessError};
