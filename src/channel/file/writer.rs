@@ -166,22 +166,13 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => return,
             }
             let bytes = drain_into(&rx, &mut group, 0);
-            // Several committers are active but fewer are here than lately: give the others
-            // a moment (a fraction of an fsync) to share this group's fsync rather than wait a
-            // whole one behind it.
-            let company = self.recent_groups.iter().copied().max().unwrap_or(0);
-            if company >= 2 && group.len() < company {
-                let deadline = Instant::now() + self.linger();
-                let mut bytes = bytes;
-                while group.len() < company && bytes < MAX_GROUP_BYTES {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    match rx.recv_timeout(left) {
-                        Ok(r) => {
-                            group.push(r);
-                            bytes = drain_into(&rx, &mut group, 0);
-                        }
-                        Err(_) => break,
-                    }
+            if group.len() == 1 && self.recent_groups.iter().sum::<usize>() >= 3 {
+                // Several committers are active but only one is here: give the others a
+                // moment (a fraction of an fsync) to share this group's fsync rather than
+                // waiting a whole one behind it.
+                if let Ok(r) = rx.recv_timeout(self.linger()) {
+                    group.push(r);
+                    drain_into(&rx, &mut group, bytes);
                 }
             }
             self.recent_groups = [self.recent_groups[1], group.len()];
