@@ -27,6 +27,7 @@
 //! The channel's files are under `D/checkpoint` and `D/data`.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -68,6 +69,9 @@ enum Mode {
         /// Concurrent putter tasks.
         #[arg(long, default_value_t = 4)]
         putters: usize,
+        /// Concurrent taker tasks (as several sinks on one channel).
+        #[arg(long, default_value_t = 1)]
+        takers: usize,
     },
     /// Fill with N events, print `filled`, wait for SIGKILL.
     Fill {
@@ -113,7 +117,8 @@ fn main() -> Result<()> {
             events,
             batch,
             putters,
-        } => rt.block_on(throughput(&dir, events, batch, putters)),
+            takers,
+        } => rt.block_on(throughput(&dir, events, batch, putters, takers)),
         Mode::Fill {
             dir,
             events,
@@ -260,8 +265,14 @@ struct TakerReport {
     takes: u64,
 }
 
-/// Takes and commits `events` events in batches of `batch_size`, checking each body's size.
-async fn take_all(ch: &FileChannel, events: usize, batch_size: usize) -> Result<TakerReport> {
+/// Takes and commits in batches of `batch_size` until `total` events are taken by all the
+/// takers sharing `taken`, checking each body's size.
+async fn take_all(
+    ch: Arc<FileChannel>,
+    total: usize,
+    batch_size: usize,
+    taken: Arc<AtomicUsize>,
+) -> Result<TakerReport> {
     let mut r = TakerReport {
         taken: 0,
         body_bytes: 0,
@@ -269,12 +280,12 @@ async fn take_all(ch: &FileChannel, events: usize, batch_size: usize) -> Result<
         commit_s: 0.0,
         takes: 0,
     };
-    while r.taken < events {
+    while taken.load(Ordering::Relaxed) < total {
         let t = Instant::now();
         let take = ch.take(batch_size).await?;
         r.take_s += t.elapsed().as_secs_f64();
         if take.is_empty() {
-            ch.wait_for_events(Duration::from_millis(100)).await;
+            ch.wait_for_events(Duration::from_millis(5)).await;
             continue;
         }
         for e in take.events() {
@@ -282,18 +293,62 @@ async fn take_all(ch: &FileChannel, events: usize, batch_size: usize) -> Result<
                 bail!("event {} has a {}-byte body", r.taken, e.body_len());
             }
         }
-        r.taken += take.len();
-        r.body_bytes += take.len() * BODY;
+        let n = take.len();
         let t = Instant::now();
         take.commit().await?;
         r.commit_s += t.elapsed().as_secs_f64();
+        r.taken += n;
+        r.body_bytes += n * BODY;
         r.takes += 1;
+        taken.fetch_add(n, Ordering::Relaxed);
     }
     Ok(r)
 }
 
-/// Put+take throughput with concurrent putters and one taker.
-async fn throughput(dir: &Path, events: usize, batch_size: usize, putters: usize) -> Result<()> {
+/// Runs `takers` takers to the end; their reports summed.
+async fn take_with(
+    ch: &Arc<FileChannel>,
+    events: usize,
+    batch_size: usize,
+    takers: usize,
+) -> Result<TakerReport> {
+    let taken = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..takers.max(1))
+        .map(|_| {
+            tokio::spawn(take_all(
+                Arc::clone(ch),
+                events,
+                batch_size,
+                Arc::clone(&taken),
+            ))
+        })
+        .collect();
+    let mut sum = TakerReport {
+        taken: 0,
+        body_bytes: 0,
+        take_s: 0.0,
+        commit_s: 0.0,
+        takes: 0,
+    };
+    for h in handles {
+        let r = h.await.context("taker task panicked")??;
+        sum.taken += r.taken;
+        sum.body_bytes += r.body_bytes;
+        sum.take_s += r.take_s;
+        sum.commit_s += r.commit_s;
+        sum.takes += r.takes;
+    }
+    Ok(sum)
+}
+
+/// Put+take throughput with concurrent putters and takers.
+async fn throughput(
+    dir: &Path,
+    events: usize,
+    batch_size: usize,
+    putters: usize,
+    takers: usize,
+) -> Result<()> {
     let ch = Arc::new(FileChannel::new(
         "c1",
         config(dir, 0, Duration::from_secs(30)),
@@ -301,10 +356,12 @@ async fn throughput(dir: &Path, events: usize, batch_size: usize, putters: usize
     ch.start().await?;
     let t0 = Instant::now();
     let handles = spawn_putters(&ch, events, batch_size, putters);
-    // Together, so that a failed putter ends the run instead of leaving the taker waiting.
-    let (taken, (put_s, full_retries)) =
-        tokio::try_join!(take_all(&ch, events, batch_size), join_putters(handles))?;
-    // The putters are done before the last take, so this is the taker's end.
+    // Together, so that a failed putter ends the run instead of leaving the takers waiting.
+    let (taken, (put_s, full_retries)) = tokio::try_join!(
+        take_with(&ch, events, batch_size, takers),
+        join_putters(handles)
+    )?;
+    // The putters are done before the last take, so this is the takers' end.
     let secs = t0.elapsed().as_secs_f64();
     let mem = memory();
     ch.stop().await;
@@ -316,6 +373,7 @@ async fn throughput(dir: &Path, events: usize, batch_size: usize, putters: usize
         "events": events,
         "batch": batch_size,
         "putters": putters,
+        "takers": takers,
         "secs": secs,
         "events_per_s": events as f64 / secs,
         "mb_per_s": taken.body_bytes as f64 / secs / 1e6,
@@ -414,7 +472,10 @@ async fn fill(
 /// Reopens the directories, times the replay, optionally drains.
 async fn replay(dir: &Path, events: usize, drain: bool) -> Result<()> {
     let before = memory();
-    let ch = FileChannel::new("c1", config(dir, events, Duration::from_secs(30)));
+    let ch = Arc::new(FileChannel::new(
+        "c1",
+        config(dir, events, Duration::from_secs(30)),
+    ));
     let t0 = Instant::now();
     ch.start().await?;
     let replay_s = t0.elapsed().as_secs_f64();
@@ -431,7 +492,7 @@ async fn replay(dir: &Path, events: usize, drain: bool) -> Result<()> {
     });
     if drain {
         let t = Instant::now();
-        let r = take_all(&ch, queued, FILL_BATCH).await?;
+        let r = take_with(&ch, queued, FILL_BATCH, 1).await?;
         let drain_s = t.elapsed().as_secs_f64();
         out["drain_s"] = json!(drain_s);
         out["drain_events_per_s"] = json!(r.taken as f64 / drain_s);

@@ -163,10 +163,11 @@ EOF
 }
 
 measure_throughput() {
-  local batch=$1 line
-  say "throughput: $EVENTS events, batch $batch, $PUTTERS putters, 1 taker (run $RUN_NO)"
+  local batch=$1 takers=$2 line
+  say "throughput: $EVENTS events, batch $batch, $PUTTERS putters, $takers taker(s) (run $RUN_NO)"
   rm -rf "$RUN/tp"
-  line=$("$BIN" throughput --dir "$RUN/tp" --events "$EVENTS" --batch "$batch" --putters "$PUTTERS")
+  line=$("$BIN" throughput --dir "$RUN/tp" --events "$EVENTS" --batch "$batch" \
+    --putters "$PUTTERS" --takers "$takers")
   record_run "$line"
   rm -rf "$RUN/tp"
 }
@@ -174,8 +175,9 @@ measure_throughput() {
 for RUN_NO in $(seq 1 "$RUNS"); do
   measure_dd
   measure_synced_writes
-  measure_throughput 100
-  measure_throughput 1000
+  measure_throughput 100 1
+  measure_throughput 1000 1
+  measure_throughput 1000 2
 done
 
 # --- 3 and 4. Fill, kill -9, replay -----------------------------------------------------------
@@ -330,14 +332,15 @@ print("- Events: 256-byte bodies, no headers; fsyncPerTransaction = true (the de
       "MB = 10^6 bytes of event bodies\n")
 
 print("### Put + take throughput\n")
-print(f"{meta['putters']} putter tasks putting batches, one taker taking batches of the same "
-      f"size and committing each; median (min–max) of {nruns} runs.\n")
-print("| batch | events | events/s | MB/s | mean put ms | mean commit ms | peak RSS MiB |")
-print("|---|---|---|---|---|---|---|")
+print(f"{meta['putters']} putter tasks putting batches, one taker (or two, as two sinks on one "
+      f"channel) taking batches of the same size and committing each; median (min–max) of "
+      f"{nruns} runs.\n")
+print("| batch | takers | events | events/s | MB/s | mean put ms | mean commit ms | peak RSS MiB |")
+print("|---|---|---|---|---|---|---|---|")
 tp = {}
-for b in (100, 1000):
-    rs = tp[b] = runs("throughput", batch=b)
-    print(f"| {n(b)} | {n(rs[0]['events'])} | {spread(rs, 'events_per_s')} | "
+for b, t in ((100, 1), (1000, 1), (1000, 2)):
+    rs = tp[(b, t)] = runs("throughput", batch=b, takers=t)
+    print(f"| {n(b)} | {t} | {n(rs[0]['events'])} | {spread(rs, 'events_per_s')} | "
           f"{spread(rs, 'mb_per_s', 1)} | {med(rs, 'mean_put_ms'):.2f} | "
           f"{med(rs, 'mean_commit_ms'):.2f} | "
           f"{mib(max(r['memory']['vmhwm_kib'] for r in rs))} |")
@@ -383,14 +386,17 @@ def paired(num, den, key_num, key_den):
     return [r[key_num] / by_run[r["run"]] for r in num if r["run"] in by_run]
 
 
-ratio = med(tp[1000], "mb_per_s") / med(dd, "mb_per_s")
-per_run = ", ".join(f"{x:.0%}" for x in paired(tp[1000], dd, "mb_per_s", "mb_per_s"))
-print(f"| batch 1,000: MB/s ≥ 50% of dd | medians {n(med(tp[1000], 'mb_per_s'), 1)} / "
-      f"{n(med(dd, 'mb_per_s'), 1)} = **{ratio:.0%}** (per run: {per_run}) | "
-      f"{verdict(ratio >= 0.5)} |")
-per = med(tp[100], "events_per_s") / med(sw, "writes_per_s")
-per_run = ", ".join(f"{x:.0f}" for x in paired(tp[100], sw, "events_per_s", "writes_per_s"))
-print(f"| batch 100: ≥ 50 events per synced write | medians {n(med(tp[100], 'events_per_s'))} / "
+for t in (1, 2):
+    rs = tp[(1000, t)]
+    ratio = med(rs, "mb_per_s") / med(dd, "mb_per_s")
+    per_run = ", ".join(f"{x:.0%}" for x in paired(rs, dd, "mb_per_s", "mb_per_s"))
+    print(f"| batch 1,000 ({t} taker{'s' if t > 1 else ''}): MB/s ≥ 50% of dd | medians "
+          f"{n(med(rs, 'mb_per_s'), 1)} / {n(med(dd, 'mb_per_s'), 1)} = **{ratio:.0%}** "
+          f"(per run: {per_run}) | {verdict(ratio >= 0.5)} |")
+tp100 = tp[(100, 1)]
+per = med(tp100, "events_per_s") / med(sw, "writes_per_s")
+per_run = ", ".join(f"{x:.0f}" for x in paired(tp100, sw, "events_per_s", "writes_per_s"))
+print(f"| batch 100: ≥ 50 events per synced write | medians {n(med(tp100, 'events_per_s'))} / "
       f"{n(med(sw, 'writes_per_s'))} = **{per:.0f}** (per run: {per_run}) | "
       f"{verdict(per >= 50)} |")
 for f in (f for f in fills if f["events"] == base):

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{Channel, ChannelError, Take, TakeTxn};
-use crate::config::{Finding, FindingKind, PropReader};
+use crate::config::PropReader;
 use crate::event::Event;
 use crate::metrics::{ChannelCounter, ChannelCounters};
 
@@ -76,22 +76,8 @@ impl MemoryChannelConfig {
             0,
             100,
         )?;
-        if transaction_capacity > capacity {
-            // Flume: "Transaction Capacity of Memory Channel cannot be higher than the capacity."
-            let origin = r.raw("transactionCapacity").map(|p| p.origin.clone());
-            r.drop_component(
-                Finding::new(
-                    FindingKind::DroppedComponent,
-                    origin,
-                    r.full_key("transactionCapacity"),
-                    format!(
-                        "transactionCapacity {transaction_capacity} is higher than capacity {capacity}; Flume drops this channel."
-                    ),
-                )
-                .expected(format!("transactionCapacity <= capacity ({capacity})")),
-            );
-            return None;
-        }
+        // Flume refuses (and drops) a channel whose transactions could exceed its capacity.
+        super::transaction_fits(r, transaction_capacity, capacity)?;
         Some(MemoryChannelConfig {
             capacity,
             transaction_capacity,

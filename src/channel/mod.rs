@@ -256,6 +256,32 @@ pub trait Channel: Send + Sync + 'static {
     async fn stop(&self) {}
 }
 
+/// `None` (with the finding that drops the channel, as Flume does) when `transactionCapacity`
+/// exceeds `capacity`.
+pub(crate) fn transaction_fits(
+    r: &mut crate::config::PropReader<'_>,
+    transaction_capacity: usize,
+    capacity: usize,
+) -> Option<()> {
+    if transaction_capacity <= capacity {
+        return Some(());
+    }
+    let origin = r.raw("transactionCapacity").map(|p| p.origin.clone());
+    let key = r.full_key("transactionCapacity");
+    r.drop_component(
+        crate::config::Finding::new(
+            crate::config::FindingKind::DroppedComponent,
+            origin,
+            key,
+            format!(
+                "transactionCapacity {transaction_capacity} is higher than capacity {capacity}; Flume drops this channel."
+            ),
+        )
+        .expected(format!("transactionCapacity <= capacity ({capacity})")),
+    );
+    None
+}
+
 /// A shared channel handle.
 pub type ChannelRef = Arc<dyn Channel>;
 

@@ -161,21 +161,8 @@ impl FileChannelConfig {
                 .unwrap_or(usize::MAX / 2)
                 .min(usize::MAX / 2),
         };
-        if transaction_capacity > capacity {
-            let origin = r.raw("transactionCapacity").map(|p| p.origin.clone());
-            r.drop_component(
-                Finding::new(
-                    FindingKind::DroppedComponent,
-                    origin,
-                    r.full_key("transactionCapacity"),
-                    format!(
-                        "transactionCapacity {transaction_capacity} is higher than capacity {capacity}; Flume drops this channel."
-                    ),
-                )
-                .expected(format!("transactionCapacity <= capacity ({capacity})")),
-            );
-            return None;
-        }
+        // Flume refuses (and drops) a channel whose transactions could exceed its capacity.
+        crate::channel::transaction_fits(r, transaction_capacity, capacity)?;
         let interval_ms = r.number(
             "checkpointInterval",
             DEFAULT_CHECKPOINT_INTERVAL_MS as i64,

@@ -116,10 +116,10 @@ fn data_file(fs: &SimFs, dir: &Path) -> PathBuf {
         .expect("a data file")
 }
 
-#[tokio::test]
-async fn a_damaged_event_in_the_middle_costs_that_event_alone() {
+/// Three put batches (`b0-*`, `b1-*`, `b2-*`) in one data file, then kill -9 with no
+/// checkpoint: replay must read the log. Returns the disk, the config and the data file.
+async fn three_batches_then_kill(base: &Path) -> (SimFs, FileChannelConfig, PathBuf) {
     let fs = SimFs::new();
-    let base = Path::new("/sim/mid");
     let mut c = config(base);
     c.checkpoint_on_close = false;
     let ch = sim_channel(&fs, c.clone()).await;
@@ -128,6 +128,12 @@ async fn a_damaged_event_in_the_middle_costs_that_event_alone() {
     }
     ch.kill();
     let path = data_file(&fs, &base.join("data"));
+    (fs, c, path)
+}
+
+#[tokio::test]
+async fn a_damaged_event_in_the_middle_costs_that_event_alone() {
+    let (fs, c, path) = three_batches_then_kill(Path::new("/sim/mid")).await;
     let mut bytes = fs.read(&path).unwrap();
     let at = memchr::memmem::find(&bytes, b"b1-2").unwrap();
     bytes[at + 1] ^= 0x01;
@@ -145,16 +151,7 @@ async fn a_damaged_event_in_the_middle_costs_that_event_alone() {
 
 #[tokio::test]
 async fn a_damaged_record_header_in_the_middle_is_skipped_and_reported() {
-    let fs = SimFs::new();
-    let base = Path::new("/sim/hdr");
-    let mut c = config(base);
-    c.checkpoint_on_close = false;
-    let ch = sim_channel(&fs, c.clone()).await;
-    for b in 0..3 {
-        ch.put(batch(&format!("b{b}"), 0..5)).await.unwrap();
-    }
-    ch.kill();
-    let path = data_file(&fs, &base.join("data"));
+    let (fs, c, path) = three_batches_then_kill(Path::new("/sim/hdr")).await;
     let mut bytes = fs.read(&path).unwrap();
     let marker = super::format::SYNC_MARKER.to_le_bytes();
     let second = memchr::memmem::find_iter(&bytes, &marker).nth(1).unwrap();
