@@ -70,6 +70,10 @@ pub struct AgentArgs {
     /// lost.
     #[arg(long, default_value_t = 5.0)]
     pub shutdown_timeout: f64,
+    /// Serve monitoring (Flume's JSON at /metrics, /prometheus, /health) on HOST:PORT; Flume's
+    /// `-Dflume.monitoring.type=http -Dflume.monitoring.port=N` does the same.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
 }
 
 /// `flumen check`.

@@ -11,6 +11,7 @@ pub mod config;
 pub mod event;
 pub mod interceptor;
 pub mod metrics;
+pub mod monitor;
 pub mod rate_limit;
 pub mod registry;
 pub mod selector;

@@ -128,6 +128,16 @@ fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
     let options = RunOptions {
         shutdown_timeout: Duration::from_secs_f64(args.shutdown_timeout.max(0.0)),
     };
+    let monitoring = match flumen::monitor::address(
+        args.metrics_addr.as_deref(),
+        &args.config.system_properties(),
+    ) {
+        Ok(addr) => addr.map(|a| (a, flumen::monitor::Registry::of(&topology))),
+        Err(message) => {
+            tracing::error!(%message, "Monitoring not started.");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -139,6 +149,11 @@ fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
             wait_for_signal().await;
             signals.cancel();
         });
+        if let Some((addr, registry)) = monitoring {
+            if let Err(error) = flumen::monitor::serve(&addr, registry, stop.child_token()).await {
+                tracing::error!(address = %addr, %error, "Cannot serve monitoring; running without it.");
+            }
+        }
         agent::run(topology, options, stop).await
     });
     if !outcome.lost.is_empty() {

@@ -1,13 +1,11 @@
 //! Running the graph: start channels, sinks, sources; stop sources, drain, report.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::topology::{ChannelNode, SinkNode, SourceNode, Topology};
-use crate::metrics::SinkCounter;
 use crate::sink::processor::SinkProcessor;
 use crate::sink::runner::{RunnerControl, SinkRunner};
 use crate::sink::slot::Slot;
@@ -162,7 +160,7 @@ fn runners(
             &s.name,
             s.sink,
             channel,
-            Arc::new(SinkCounter::default()),
+            s.counters,
             s.chain,
             errors,
             s.max_events_per_second,

@@ -57,6 +57,8 @@ pub struct SinkNode {
     pub chain: Chain,
     /// Its dead-letter channel (`errorChannel`), if any.
     pub error_channel: Option<String>,
+    /// Its counters (shared with monitoring).
+    pub counters: crate::metrics::SinkCounters,
 }
 
 /// A sink group and its processor.

@@ -234,7 +234,7 @@ async fn deliver(
                     replies.extend(std::iter::repeat_n(*b"OK\n", n).flatten());
                 }
                 Err(error) => {
-                    ctx.counters.channel_write_fail.inc();
+                    // ChannelWriteFail is counted where the put failed (the processor).
                     tracing::warn!(source = %ctx.name, %error, events = n, "Put failed; answering FAILED.");
                     let line = format!("FAILED: {}\n", first_line(&error));
                     for _ in 0..n {

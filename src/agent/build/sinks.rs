@@ -1,6 +1,8 @@
 //! Building sinks and sink groups.
 
+use crate::metrics::SinkCounter;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::common::{batch_key, build_one, incompatible_batch, Dropped};
 use super::{error_channel, Channels, ErrorChannel};
@@ -95,6 +97,7 @@ pub(super) fn build_sinks(
             max_events_per_second: rate,
             chain,
             error_channel,
+            counters: Arc::new(SinkCounter::default()),
         });
     }
     out

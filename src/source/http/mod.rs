@@ -414,7 +414,7 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
             Response::new(Full::new(Bytes::new()))
         }
         Err(error) => {
-            ctx.counters.channel_write_fail.inc();
+            // ChannelWriteFail is counted where the put failed (the processor).
             let status = match &error {
                 ProcessError::Channel(
                     ChannelError::Full { .. }

@@ -1,0 +1,193 @@
+//! Monitoring: every component's counters, served over HTTP.
+//!
+//! - `GET /metrics`: Flume's JSON (`HTTPMetricsServer`) exactly in shape: an object keyed
+//!   `SOURCE.<name>`, `CHANNEL.<name>`, `SINK.<name>`, each an object of string values named as
+//!   Flume's counters (`Type`, `StartTime`, `StopTime`, `EventReceivedCount`, …), so tools
+//!   written for Flume's endpoint work unchanged. Flumen's own counters (`EventFilteredCount`,
+//!   `EventDeadLetteredCount`, `ChannelPeakHeld`) are extra keys in the same objects.
+//! - `GET /prometheus`: the same counters in the Prometheus text format, named
+//!   `flumen_<kind>_<counter>` (snake case) with `agent`, `component` and `type` labels, plus
+//!   process metrics (resident memory, CPU seconds, start time).
+//! - `GET /health`: 200 while every component runs; 503 naming those that do not.
+//!
+//! Started by Flume's switches `-Dflume.monitoring.type=http -Dflume.monitoring.port=N`
+//! (port 41414 when none is given, as in Flume; `-Dflume.monitoring.host` to bind elsewhere
+//! than 0.0.0.0) or by `--metrics-addr HOST:PORT`. Reading the counters costs the hot path
+//! nothing: they are the atomics the components update once per batch anyway.
+
+mod flume_json;
+mod prometheus;
+mod server;
+
+use std::sync::Arc;
+
+use crate::agent::Topology;
+use crate::channel::ChannelRef;
+use crate::metrics::{SinkCounters, SourceCounters};
+
+pub use server::serve;
+
+/// Flume's default monitoring port.
+pub const DEFAULT_PORT: u16 = 41414;
+
+/// What a component is, and where its counters are.
+#[derive(Clone)]
+pub enum Counters {
+    /// A source's counters.
+    Source(SourceCounters),
+    /// A channel (its counters and its live size).
+    Channel(ChannelRef),
+    /// A sink's counters.
+    Sink(SinkCounters),
+}
+
+/// One monitored component.
+#[derive(Clone)]
+pub struct Component {
+    /// Its name (`r1`).
+    pub name: String,
+    /// Its type as configured (`netcat`).
+    pub type_name: String,
+    /// Its counters.
+    pub counters: Counters,
+}
+
+impl Component {
+    /// Flume's kind prefix: `SOURCE`, `CHANNEL`, `SINK`.
+    pub fn kind(&self) -> &'static str {
+        match self.counters {
+            Counters::Source(_) => "SOURCE",
+            Counters::Channel(_) => "CHANNEL",
+            Counters::Sink(_) => "SINK",
+        }
+    }
+
+    /// `(StartTime, StopTime)` in ms since the epoch (0: not yet).
+    pub fn times(&self) -> (u64, u64) {
+        match &self.counters {
+            Counters::Source(c) => c.lifetime.times(),
+            Counters::Channel(c) => c.counters().lifetime.times(),
+            Counters::Sink(c) => c.lifetime.times(),
+        }
+    }
+
+    /// Whether it has started and not stopped.
+    pub fn is_running(&self) -> bool {
+        let (start, stop) = self.times();
+        start > 0 && stop == 0
+    }
+}
+
+/// Every component of one agent.
+#[derive(Clone)]
+pub struct Registry {
+    /// The agent's name.
+    pub agent: String,
+    /// Its components, sources first, then channels, then sinks.
+    pub components: Arc<Vec<Component>>,
+}
+
+impl Registry {
+    /// The components of `topology` (before it runs; the counters are shared).
+    pub fn of(topology: &Topology) -> Registry {
+        let mut components = Vec::new();
+        for s in &topology.sources {
+            components.push(Component {
+                name: s.name.clone(),
+                type_name: s.type_name.clone(),
+                counters: Counters::Source(s.counters.clone()),
+            });
+        }
+        for c in &topology.channels {
+            components.push(Component {
+                name: c.name.clone(),
+                type_name: c.type_name.clone(),
+                counters: Counters::Channel(c.channel.clone()),
+            });
+        }
+        for k in &topology.sinks {
+            components.push(Component {
+                name: k.name.clone(),
+                type_name: k.type_name.clone(),
+                counters: Counters::Sink(k.counters.clone()),
+            });
+        }
+        Registry {
+            agent: topology.agent.clone(),
+            components: Arc::new(components),
+        }
+    }
+
+    /// Flume's `/metrics` JSON.
+    pub fn flume_json(&self) -> serde_json::Value {
+        flume_json::render(self)
+    }
+
+    /// The Prometheus text exposition.
+    pub fn prometheus(&self) -> String {
+        prometheus::render(self)
+    }
+
+    /// Components not running (empty: healthy).
+    pub fn unhealthy(&self) -> Vec<String> {
+        self.components
+            .iter()
+            .filter(|c| !c.is_running())
+            .map(|c| format!("{}.{}", c.kind(), c.name))
+            .collect()
+    }
+}
+
+/// The address to serve on, from `--metrics-addr` or Flume's `-Dflume.monitoring.*`; `None`
+/// when monitoring is off. An unknown `flume.monitoring.type` is an error message.
+pub fn address(
+    metrics_addr: Option<&str>,
+    props: &std::collections::BTreeMap<String, String>,
+) -> Result<Option<String>, String> {
+    if let Some(addr) = metrics_addr {
+        return Ok(Some(addr.to_string()));
+    }
+    let Some(kind) = props.get("flume.monitoring.type") else {
+        return Ok(None);
+    };
+    if !kind.eq_ignore_ascii_case("http") {
+        return Err(format!(
+            "-Dflume.monitoring.type={kind} is not supported; Flumen serves `http` (Flume's JSON at /metrics, plus /prometheus)"
+        ));
+    }
+    let port = match props.get("flume.monitoring.port") {
+        Some(p) => p
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| format!("-Dflume.monitoring.port={p} is not a port number"))?,
+        None => DEFAULT_PORT,
+    };
+    let host = props
+        .get("flume.monitoring.host")
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "0.0.0.0".to_string());
+    Ok(Some(format!("{host}:{port}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn flume_switches_pick_the_address() {
+        let mut p = BTreeMap::new();
+        assert_eq!(address(None, &p), Ok(None));
+        p.insert("flume.monitoring.type".to_string(), "http".to_string());
+        assert_eq!(address(None, &p), Ok(Some("0.0.0.0:41414".into())));
+        p.insert("flume.monitoring.port".to_string(), "34545".to_string());
+        assert_eq!(address(None, &p), Ok(Some("0.0.0.0:34545".into())));
+        assert_eq!(
+            address(Some("127.0.0.1:9"), &p),
+            Ok(Some("127.0.0.1:9".into()))
+        );
+        p.insert("flume.monitoring.type".to_string(), "ganglia".to_string());
+        assert!(address(None, &p).unwrap_err().contains("not supported"));
+    }
+}
