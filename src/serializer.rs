@@ -68,6 +68,19 @@ impl Serializer {
         }
     }
 
+    /// Whether every serialized event ends with a newline (so a file ending otherwise holds
+    /// an incomplete event).
+    pub fn ends_with_newline(&self) -> bool {
+        matches!(
+            self,
+            Serializer::Text {
+                append_newline: true
+            } | Serializer::HeaderAndText {
+                append_newline: true
+            }
+        )
+    }
+
     /// Appends every event to `out`.
     pub fn write_batch(&self, events: &[Event], out: &mut Vec<u8>) {
         match *self {

@@ -8,7 +8,10 @@
 //!
 //! Divergences from Flume, on purpose: the directory is created when missing, and a new
 //! file is opened when the first event after a roll arrives, so idle periods leave no empty
-//! files.
+//! files. A kill -9 can cut the last write short (Linux stops a write at a page boundary on a
+//! fatal signal); that batch was not committed and is delivered again, so on its first open
+//! the sink cuts the newest earlier file of its own naming back to its last complete line
+//! (when the serializer ends events with a newline), instead of leaving a damaged line.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -118,6 +121,9 @@ impl FileRollSink {
             context: format!("creating directory {}", dir.display()),
             source,
         })?;
+        if self.index == 0 && self.config.serializer.ends_with_newline() {
+            self.cut_torn_tail();
+        }
         let path = self.next_path();
         let file = OpenOptions::new()
             .create(true)
@@ -130,6 +136,59 @@ impl FileRollSink {
         tracing::debug!(path = %path.display(), "Opened output file.");
         self.opened_at = Instant::now();
         Ok(file)
+    }
+}
+
+impl FileRollSink {
+    /// Whether `name` is one of this sink's file names (`<prefix><millis>-<index>[.<ext>]`);
+    /// returns its `(series, index)`.
+    fn parse_name(&self, name: &str) -> Option<(u128, u64)> {
+        let rest = name.strip_prefix(self.config.prefix.as_str())?;
+        let rest = if self.config.extension.is_empty() {
+            rest
+        } else {
+            rest.strip_suffix(self.config.extension.as_str())?
+                .strip_suffix('.')?
+        };
+        let (series, index) = rest.split_once('-')?;
+        Some((series.parse().ok()?, index.parse().ok()?))
+    }
+
+    /// Cuts an incomplete last line left in the newest earlier output file by a crash.
+    fn cut_torn_tail(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.config.directory) else {
+            return;
+        };
+        let newest = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                self.parse_name(&name).map(|key| (key, e.path()))
+            })
+            .filter(|(key, _)| key.0 < self.series)
+            .max_by_key(|(key, _)| *key);
+        let Some((_, path)) = newest else {
+            return;
+        };
+        let Ok(bytes) = std::fs::read(&path) else {
+            return;
+        };
+        if bytes.last().is_none_or(|b| *b == b'\n') {
+            return;
+        }
+        let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let cut = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(keep as u64));
+        match cut {
+            Ok(()) => {
+                tracing::warn!(path = %path.display(), bytes = bytes.len() - keep, "Cut an incomplete last line left by a crash; its events are delivered again.")
+            }
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "Cannot cut an incomplete last line left by a crash.")
+            }
+        }
     }
 }
 
@@ -206,5 +265,45 @@ impl Sink for FileRollSink {
     async fn stop(&mut self) -> Result<(), SinkError> {
         self.file = None;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod torn_tail_tests {
+    use super::*;
+    use crate::config::Props;
+
+    fn sink(dir: &std::path::Path) -> FileRollSink {
+        let props = Props::from_pairs(
+            "a.conf",
+            "a1.sinks.k1",
+            &[("sink.directory", dir.to_str().unwrap())],
+        );
+        let mut r = PropReader::new(&props, "k1");
+        FileRollSink::new(FileRollConfig::from_props(&mut r).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_of_the_previous_run_is_cut_and_others_are_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let older = dir.path().join("1000-1");
+        let newest = dir.path().join("2000-1");
+        let foreign = dir.path().join("notes.txt");
+        std::fs::write(&older, "a\nb").unwrap();
+        std::fs::write(&newest, "c\nd\npart").unwrap();
+        std::fs::write(&foreign, "x\ny").unwrap();
+        let mut s = sink(dir.path());
+        s.deliver(&[Event::new("e")]).await.unwrap();
+        assert_eq!(std::fs::read_to_string(&newest).unwrap(), "c\nd\n");
+        assert_eq!(
+            std::fs::read_to_string(&older).unwrap(),
+            "a\nb",
+            "only the newest file"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&foreign).unwrap(),
+            "x\ny",
+            "not ours"
+        );
     }
 }
