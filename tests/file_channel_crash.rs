@@ -25,27 +25,8 @@ const TRACED_LINES: usize = 8;
 
 /// netcat (acks every event) → file channel → `sink` (full `a1.sinks.k1.*` lines).
 fn config(data: &Path, checkpoint: &Path, channel_extra: &str, sink: &str) -> String {
-    format!(
-        "a1.sources = r1\n\
-         a1.channels = c1\n\
-         a1.sinks = k1\n\
-         a1.sources.r1.type = netcat\n\
-         a1.sources.r1.bind = 127.0.0.1\n\
-         a1.sources.r1.port = 0\n\
-         a1.sources.r1.ack-every-event = true\n\
-         a1.sources.r1.channels = c1\n\
-         a1.channels.c1.type = file\n\
-         a1.channels.c1.checkpointDir = {}\n\
-         a1.channels.c1.dataDirs = {}\n\
-         a1.channels.c1.capacity = 100000\n\
-         a1.channels.c1.transactionCapacity = 1000\n\
-         a1.channels.c1.keep-alive = 1\n\
-         {channel_extra}\
-         a1.sinks.k1.channel = c1\n\
-         {sink}",
-        checkpoint.display(),
-        data.display()
-    )
+    let extra = format!("a1.channels.c1.keep-alive = 1\n{channel_extra}");
+    netcat_file_channel_config(checkpoint, data, 100_000, 1000, &extra, sink)
 }
 
 /// A file_roll sink writing event bodies as text lines into `out`.

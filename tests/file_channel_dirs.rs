@@ -10,30 +10,15 @@ use common::*;
 
 /// netcat (acks every event) → file channel → file_roll into `out`.
 fn config(data: &Path, checkpoint: &Path, out: &Path) -> String {
-    format!(
-        "a1.sources = r1\n\
-         a1.channels = c1\n\
-         a1.sinks = k1\n\
-         a1.sources.r1.type = netcat\n\
-         a1.sources.r1.bind = 127.0.0.1\n\
-         a1.sources.r1.port = 0\n\
-         a1.sources.r1.ack-every-event = true\n\
-         a1.sources.r1.channels = c1\n\
-         a1.channels.c1.type = file\n\
-         a1.channels.c1.checkpointDir = {}\n\
-         a1.channels.c1.dataDirs = {}\n\
-         a1.channels.c1.capacity = 10000\n\
-         a1.channels.c1.transactionCapacity = 100\n\
-         a1.channels.c1.checkpointInterval = 1000\n\
-         a1.sinks.k1.type = file_roll\n\
-         a1.sinks.k1.channel = c1\n\
+    let sink = format!(
+        "a1.sinks.k1.type = file_roll\n\
          a1.sinks.k1.sink.directory = {}\n\
          a1.sinks.k1.sink.rollInterval = 0\n\
          a1.sinks.k1.sink.batchSize = 100\n",
-        checkpoint.display(),
-        data.display(),
         out.display()
-    )
+    );
+    let extra = "a1.channels.c1.checkpointInterval = 1000\n";
+    netcat_file_channel_config(checkpoint, data, 10_000, 100, extra, &sink)
 }
 
 /// A directory for one agent's config file (two agents must not share `agent.properties`).

@@ -113,33 +113,27 @@ fn fill_until_refused() -> Option<LowDisk> {
     let blocker = dir.path().join("not-a-dir");
     std::fs::write(&blocker, b"").expect("writing the blocker file");
     let out = blocker.join("out");
-    let cfg = format!(
-        "a1.sources = r1\n\
-         a1.channels = c1\n\
-         a1.sinks = k1\n\
-         a1.sources.r1.type = netcat\n\
-         a1.sources.r1.bind = 127.0.0.1\n\
-         a1.sources.r1.port = 0\n\
-         a1.sources.r1.ack-every-event = true\n\
-         a1.sources.r1.max-line-length = 2048\n\
-         a1.sources.r1.channels = c1\n\
-         a1.channels.c1.type = file\n\
-         a1.channels.c1.checkpointDir = {}\n\
-         a1.channels.c1.dataDirs = {}\n\
-         a1.channels.c1.capacity = 10000\n\
-         a1.channels.c1.transactionCapacity = 100\n\
+    let extra = format!(
+        "a1.sources.r1.max-line-length = 2048\n\
          a1.channels.c1.checkpointInterval = 500\n\
          a1.channels.c1.maxFileSize = 262144\n\
          a1.channels.c1.minimumRequiredSpace = {MIN_SPACE}\n\
-         a1.channels.c1.keep-alive = 1\n\
-         a1.sinks.k1.type = file_roll\n\
-         a1.sinks.k1.channel = c1\n\
+         a1.channels.c1.keep-alive = 1\n"
+    );
+    let sink = format!(
+        "a1.sinks.k1.type = file_roll\n\
          a1.sinks.k1.sink.directory = {}\n\
          a1.sinks.k1.sink.rollInterval = 0\n\
          a1.sinks.k1.sink.batchSize = 100\n",
-        tmpfs.dir.join("checkpoint").display(),
-        tmpfs.dir.join("data").display(),
         out.display()
+    );
+    let cfg = netcat_file_channel_config(
+        &tmpfs.dir.join("checkpoint"),
+        &tmpfs.dir.join("data"),
+        10_000,
+        100,
+        &extra,
+        &sink,
     );
     let mut agent = Agent::start(dir.path(), "a1", &cfg, &[]);
     let port = agent.wait_for_port("r1");

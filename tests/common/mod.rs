@@ -410,3 +410,36 @@ impl Rng {
         (0..n).map(|_| (self.next_u64() >> 56) as u8).collect()
     }
 }
+
+/// netcat (acks every event) → file channel (`checkpoint`, `data`, `capacity`,
+/// `transaction`) → `sink` (its `a1.sinks.k1.*` lines; the channel link is added here).
+/// `extra` holds more `a1.*` lines (channel or source keys), each ending in `\n`.
+pub fn netcat_file_channel_config(
+    checkpoint: &Path,
+    data: &Path,
+    capacity: usize,
+    transaction: usize,
+    extra: &str,
+    sink: &str,
+) -> String {
+    format!(
+        "a1.sources = r1\n\
+         a1.channels = c1\n\
+         a1.sinks = k1\n\
+         a1.sources.r1.type = netcat\n\
+         a1.sources.r1.bind = 127.0.0.1\n\
+         a1.sources.r1.port = 0\n\
+         a1.sources.r1.ack-every-event = true\n\
+         a1.sources.r1.channels = c1\n\
+         a1.channels.c1.type = file\n\
+         a1.channels.c1.checkpointDir = {}\n\
+         a1.channels.c1.dataDirs = {}\n\
+         a1.channels.c1.capacity = {capacity}\n\
+         a1.channels.c1.transactionCapacity = {transaction}\n\
+         {extra}\
+         a1.sinks.k1.channel = c1\n\
+         {sink}",
+        checkpoint.display(),
+        data.display()
+    )
+}
