@@ -142,6 +142,15 @@ fn flume_json_counts_exactly_and_prometheus_parses() {
         .any(|(n, _, v)| n == "process_resident_memory_bytes" && *v > 0.0));
     let (status, body) = http_request(mport, "GET", "/health", &[], b"");
     assert_eq!((status, body.as_str()), (200, "{\"status\":\"ok\"}"));
+    let (status, body) = http_request(mport, "GET", "/topology", &[], b"");
+    assert_eq!(status, 200);
+    let shape: Value = serde_json::from_str(&body).expect("topology JSON");
+    assert_eq!(shape["agent"], "a1");
+    assert_eq!(
+        shape["sources"][0],
+        serde_json::json!(["r1", "netcat", ["c1"]])
+    );
+    assert_eq!(shape["sinks"][0][2], "c1");
     assert_eq!(http_request(mport, "GET", "/nope", &[], b"").0, 404);
     assert!(agent.terminate().success());
 }

@@ -3,12 +3,12 @@
 
 use serde_json::{Map, Value};
 
-use super::{Component, Counters, Registry};
+use super::{Component, Counters, View};
 
 /// The whole document.
-pub fn render(registry: &Registry) -> Value {
+pub fn render(view: &View) -> Value {
     let mut doc = Map::new();
-    for c in registry.components.iter() {
+    for c in view.components.iter() {
         doc.insert(format!("{}.{}", c.kind(), c.name), Value::Object(fields(c)));
     }
     Value::Object(doc)

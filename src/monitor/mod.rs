@@ -9,6 +9,8 @@
 //!   `flumen_<kind>_<counter>` (snake case) with `agent`, `component` and `type` labels, plus
 //!   process metrics (resident memory, CPU seconds, start time).
 //! - `GET /health`: 200 while every component runs; 503 naming those that do not.
+//! - `GET /topology`: Flumen's addition, the graph as JSON (what `flumen check --json` prints
+//!   as `topology`), for `flumen top`.
 //!
 //! Started by Flume's switches `-Dflume.monitoring.type=http -Dflume.monitoring.port=N`
 //! (port 41414 when none is given, as in Flume; `-Dflume.monitoring.host` to bind elsewhere
@@ -19,8 +21,9 @@ mod flume_json;
 mod prometheus;
 mod server;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
+use crate::agent::topology::{ChannelNode, Shape, SinkNode, SourceNode};
 use crate::agent::Topology;
 use crate::channel::ChannelRef;
 use crate::metrics::{SinkCounters, SourceCounters};
@@ -78,63 +81,116 @@ impl Component {
     }
 }
 
-/// Every component of one agent.
+/// What the monitoring endpoints show: the running components and the graph they form.
+pub struct View {
+    /// Its components, sources first, then channels, then sinks.
+    pub components: Vec<Component>,
+    /// The graph (served at `/topology`, drawn by `flumen top`).
+    pub shape: Shape,
+}
+
+/// Every component of one agent. Cheap to clone; a hot reload swaps the view in place, so
+/// the server always shows what runs now.
 #[derive(Clone)]
 pub struct Registry {
     /// The agent's name.
     pub agent: String,
-    /// Its components, sources first, then channels, then sinks.
-    pub components: Arc<Vec<Component>>,
+    view: Arc<RwLock<Arc<View>>>,
 }
 
 impl Registry {
     /// The components of `topology` (before it runs; the counters are shared).
     pub fn of(topology: &Topology) -> Registry {
-        let mut components = Vec::new();
-        for s in &topology.sources {
-            components.push(Component {
-                name: s.name.clone(),
-                type_name: s.type_name.clone(),
-                counters: Counters::Source(s.counters.clone()),
-            });
-        }
-        for c in &topology.channels {
-            components.push(Component {
-                name: c.name.clone(),
-                type_name: c.type_name.clone(),
-                counters: Counters::Channel(c.channel.clone()),
-            });
-        }
-        for k in &topology.sinks {
-            components.push(Component {
-                name: k.name.clone(),
-                type_name: k.type_name.clone(),
-                counters: Counters::Sink(k.counters.clone()),
-            });
-        }
         Registry {
             agent: topology.agent.clone(),
-            components: Arc::new(components),
+            view: Arc::new(RwLock::new(Arc::new(View::of(topology)))),
+        }
+    }
+
+    /// Shows `view` from now on (after a reload).
+    pub fn set(&self, view: View) {
+        let view = Arc::new(view);
+        match self.view.write() {
+            Ok(mut current) => *current = view,
+            Err(poisoned) => *poisoned.into_inner() = view,
+        }
+    }
+
+    /// What is shown now.
+    pub fn view(&self) -> Arc<View> {
+        match self.view.read() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
     /// Flume's `/metrics` JSON.
     pub fn flume_json(&self) -> serde_json::Value {
-        flume_json::render(self)
+        flume_json::render(&self.view())
     }
 
     /// The Prometheus text exposition.
     pub fn prometheus(&self) -> String {
-        prometheus::render(self)
+        prometheus::render(&self.agent, &self.view())
     }
 
     /// Components not running (empty: healthy).
     pub fn unhealthy(&self) -> Vec<String> {
-        self.components
+        self.view()
+            .components
             .iter()
             .filter(|c| !c.is_running())
             .map(|c| format!("{}.{}", c.kind(), c.name))
             .collect()
+    }
+}
+
+impl View {
+    /// The components of `topology`, with its shape.
+    pub fn of(topology: &Topology) -> View {
+        let mut components = Vec::new();
+        for s in &topology.sources {
+            components.push(Component::source(s));
+        }
+        for c in &topology.channels {
+            components.push(Component::channel(c));
+        }
+        for k in &topology.sinks {
+            components.push(Component::sink(k));
+        }
+        View {
+            components,
+            shape: topology.shape(),
+        }
+    }
+}
+
+impl Component {
+    /// A source's entry.
+    pub fn source(s: &SourceNode) -> Component {
+        Component {
+            name: s.name.clone(),
+            type_name: s.type_name.clone(),
+            counters: Counters::Source(s.counters.clone()),
+        }
+    }
+
+    /// A channel's entry.
+    pub fn channel(c: &ChannelNode) -> Component {
+        Component {
+            name: c.name.clone(),
+            type_name: c.type_name.clone(),
+            counters: Counters::Channel(c.channel.clone()),
+        }
+    }
+
+    /// A sink's entry.
+    pub fn sink(k: &SinkNode) -> Component {
+        Component {
+            name: k.name.clone(),
+            type_name: k.type_name.clone(),
+            counters: Counters::Sink(k.counters.clone()),
+        }
     }
 }
 

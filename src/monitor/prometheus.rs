@@ -9,16 +9,16 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::flume_json::pairs;
-use super::Registry;
+use super::View;
 
 /// The exposition.
-pub fn render(registry: &Registry) -> String {
+pub fn render(agent: &str, view: &View) -> String {
     // family name -> (is_counter, samples)
     let mut families: BTreeMap<String, (bool, Vec<String>)> = BTreeMap::new();
-    for c in registry.components.iter() {
+    for c in view.components.iter() {
         let labels = format!(
             "agent=\"{}\",component=\"{}\",type=\"{}\"",
-            escape(&registry.agent),
+            escape(agent),
             escape(&c.name),
             escape(&c.type_name)
         );

@@ -1,4 +1,4 @@
-//! The monitoring HTTP server: `/metrics`, `/prometheus`, `/health`.
+//! The monitoring HTTP server: `/metrics`, `/prometheus`, `/health`, `/topology`.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -72,6 +72,10 @@ fn handle(req: &Request<Incoming>, registry: &Registry) -> Response<Full<Bytes>>
             &registry.prometheus(),
             "text/plain; version=0.0.4; charset=utf-8",
         ),
+        "/topology" => {
+            let body = serde_json::to_string(&registry.view().shape).unwrap_or_default();
+            text(StatusCode::OK, &body, "application/json")
+        }
         "/health" => {
             let bad = registry.unhealthy();
             if bad.is_empty() {
@@ -87,7 +91,7 @@ fn handle(req: &Request<Incoming>, registry: &Registry) -> Response<Full<Bytes>>
         }
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: try /metrics, /prometheus or /health\n",
+            "not found: try /metrics, /prometheus, /health or /topology\n",
             "text/plain",
         ),
     }
