@@ -4,8 +4,15 @@
 //! never holds more than `capacity` events however many sinks take from it. Byte capacity
 //! counts event bodies, as Flume does. Contents are lost when the process dies; a clean stop
 //! drains them first (see `agent`).
+//!
+//! A hot reload that changes a memory channel's keys resizes it in place, keeping its events
+//! ([`MemoryChannel::resize`], as Flume's `MemoryChannel.configure` does). A smaller capacity
+//! than the channel holds takes effect at once: puts wait until sinks bring it below the new
+//! limit, and nothing is dropped. (Flume instead abandons a shrink its queue cannot fit within
+//! `keep-alive` and keeps the old capacity.)
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -118,10 +125,53 @@ struct State {
     closed: bool,
 }
 
+/// The limits a reload may change while the channel runs (read once per batch).
+struct Limits {
+    capacity: AtomicUsize,
+    transaction_capacity: AtomicUsize,
+    byte_limit: AtomicU64,
+    keep_alive_ms: AtomicU64,
+}
+
+impl Limits {
+    fn of(config: &MemoryChannelConfig) -> Limits {
+        let limits = Limits {
+            capacity: AtomicUsize::new(0),
+            transaction_capacity: AtomicUsize::new(0),
+            byte_limit: AtomicU64::new(0),
+            keep_alive_ms: AtomicU64::new(0),
+        };
+        limits.set(config);
+        limits
+    }
+
+    fn set(&self, config: &MemoryChannelConfig) {
+        self.capacity.store(config.capacity, Relaxed);
+        self.transaction_capacity
+            .store(config.transaction_capacity, Relaxed);
+        self.byte_limit.store(config.byte_limit(), Relaxed);
+        self.keep_alive_ms
+            .store(config.keep_alive.as_millis() as u64, Relaxed);
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity.load(Relaxed)
+    }
+
+    fn transaction_capacity(&self) -> usize {
+        self.transaction_capacity.load(Relaxed)
+    }
+
+    fn byte_limit(&self) -> u64 {
+        self.byte_limit.load(Relaxed)
+    }
+}
+
 struct Inner {
     name: String,
-    config: MemoryChannelConfig,
-    byte_limit: u64,
+    /// The configuration as last applied (for `describe`).
+    config: Mutex<MemoryChannelConfig>,
+    limits: Limits,
     state: Mutex<State>,
     /// Woken when room is freed (commit of a take).
     space: Notify,
@@ -141,12 +191,11 @@ impl MemoryChannel {
     pub fn new(name: &str, config: MemoryChannelConfig) -> Self {
         let counters = Arc::new(ChannelCounter::default());
         counters.capacity.set(config.capacity as i64);
-        let byte_limit = config.byte_limit();
         MemoryChannel {
             inner: Arc::new(Inner {
                 name: name.to_string(),
-                byte_limit,
-                config,
+                limits: Limits::of(&config),
+                config: Mutex::new(config),
                 state: Mutex::new(State {
                     queue: VecDeque::new(),
                     in_flight: 0,
@@ -160,9 +209,23 @@ impl MemoryChannel {
         }
     }
 
-    /// The resolved configuration.
-    pub fn config(&self) -> &MemoryChannelConfig {
-        &self.inner.config
+    /// The configuration as last applied.
+    pub fn config(&self) -> MemoryChannelConfig {
+        self.inner
+            .config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Applies `config` in place, keeping every event (a hot reload). Waiting puts retry
+    /// against the new limits.
+    pub fn resize(&self, config: &MemoryChannelConfig) {
+        let inner = &self.inner;
+        inner.limits.set(config);
+        inner.counters.capacity.set(config.capacity as i64);
+        *inner.config.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
+        inner.space.notify_waiters();
     }
 }
 
@@ -177,7 +240,8 @@ impl Inner {
     fn try_put(&self, events: Vec<Event>, bytes: u64) -> Result<(), Vec<Event>> {
         let mut s = self.lock();
         let held = s.queue.len() + s.in_flight;
-        if held + events.len() > self.config.capacity || s.bytes + bytes > self.byte_limit {
+        if held + events.len() > self.limits.capacity() || s.bytes + bytes > self.limits.byte_limit()
+        {
             return Err(events);
         }
         s.bytes += bytes;
@@ -237,7 +301,7 @@ impl Channel for MemoryChannel {
     }
 
     fn transaction_capacity(&self) -> usize {
-        self.inner.config.transaction_capacity
+        self.inner.limits.transaction_capacity()
     }
 
     fn len(&self) -> usize {
@@ -257,15 +321,16 @@ impl Channel for MemoryChannel {
             return Ok(());
         }
         let bytes: u64 = events.iter().map(|e| e.body_len() as u64).sum();
-        if n > inner.config.transaction_capacity {
+        let limits = &inner.limits;
+        if n > limits.transaction_capacity() {
             return Err(ChannelError::BatchTooLarge {
                 channel: inner.name.clone(),
                 size: n,
-                capacity: inner.config.transaction_capacity,
+                capacity: limits.transaction_capacity(),
             });
         }
-        if n > inner.config.capacity || bytes > inner.byte_limit {
-            let reason = if n > inner.config.capacity {
+        if n > limits.capacity() || bytes > limits.byte_limit() {
+            let reason = if n > limits.capacity() {
                 "capacity"
             } else {
                 "byteCapacity"
@@ -277,7 +342,7 @@ impl Channel for MemoryChannel {
                 reason,
             });
         }
-        let deadline = Instant::now() + inner.config.keep_alive;
+        let deadline = Instant::now() + Duration::from_millis(limits.keep_alive_ms.load(Relaxed));
         let mut events = events;
         loop {
             let notified = inner.space.notified();
@@ -307,7 +372,7 @@ impl Channel for MemoryChannel {
 
     async fn take(&self, max: usize) -> Result<Take, ChannelError> {
         let inner = &self.inner;
-        let max = max.min(inner.config.transaction_capacity);
+        let max = max.min(inner.limits.transaction_capacity());
         let (events, bytes) = {
             let mut s = inner.lock();
             let n = max.min(s.queue.len());
@@ -344,8 +409,22 @@ impl Channel for MemoryChannel {
         &self.inner.counters
     }
 
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn reconfigure(&self, replacement: &dyn Channel) -> bool {
+        match replacement.as_any().downcast_ref::<MemoryChannel>() {
+            Some(new) => {
+                self.resize(&new.config());
+                true
+            }
+            None => false,
+        }
+    }
+
     fn describe(&self) -> String {
-        let c = &self.inner.config;
+        let c = self.config();
         format!(
             "capacity={} transactionCapacity={} keep-alive={}s byteCapacity={} byteCapacityBufferPercentage={}",
             c.capacity,

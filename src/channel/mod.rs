@@ -254,6 +254,17 @@ pub trait Channel: Send + Sync + 'static {
 
     /// Stops the channel after its sources and sinks have stopped.
     async fn stop(&self) {}
+
+    /// The channel as `Any`, so [`Channel::reconfigure`] can see its replacement's type.
+    fn as_any(&self) -> &dyn std::any::Any;
+
+    /// A hot reload changed this running channel's config: take on `replacement`'s (built,
+    /// never started) config in place and keep every event, returning `true`; or return
+    /// `false` and the reload replaces the channel (draining it first).
+    fn reconfigure(&self, replacement: &dyn Channel) -> bool {
+        let _ = replacement;
+        false
+    }
 }
 
 /// `None` (with the finding that drops the channel, as Flume does) when `transactionCapacity`

@@ -36,27 +36,31 @@ fn read_source(
                 path: path.clone(),
                 source: e,
             })?;
-            let file: Arc<Path> = Arc::from(path.as_path());
-            let (text, warning) = properties::decode(&bytes);
-            if let Some(message) = warning {
-                let bad = std::str::from_utf8(&bytes)
-                    .err()
-                    .map_or(0, |e| e.valid_up_to());
-                let line = bytes[..bad].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
-                findings.push(Finding::new(
-                    FindingKind::Syntax,
-                    Some(Origin {
-                        file: file.clone(),
-                        line,
-                    }),
-                    path.display().to_string(),
-                    message,
-                ));
-            }
-            Ok((file, text))
+            Ok(decode(path, &bytes, findings))
         }
+        ConfigSource::Read { name, bytes } => Ok(decode(name, bytes, findings)),
         ConfigSource::Embedded { name, text } => Ok((Arc::from(Path::new(name)), text.clone())),
     }
+}
+
+/// Decodes a properties file's bytes as Flume does (UTF-8, else ISO-8859-1 with a finding).
+fn decode(path: &Path, bytes: &[u8], findings: &mut Vec<Finding>) -> (Arc<Path>, String) {
+    let file: Arc<Path> = Arc::from(path);
+    let (text, warning) = properties::decode(bytes);
+    if let Some(message) = warning {
+        let bad = std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to());
+        let line = bytes[..bad].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+        findings.push(Finding::new(
+            FindingKind::Syntax,
+            Some(Origin {
+                file: file.clone(),
+                line,
+            }),
+            path.display().to_string(),
+            message,
+        ));
+    }
+    (file, text)
 }
 
 pub(crate) fn load(
@@ -194,7 +198,9 @@ fn sort_findings(findings: &mut [Finding], sources: &[ConfigSource]) {
         let idx = sources
             .iter()
             .position(|s| match s {
-                ConfigSource::File(p) => p.as_path() == &*origin.file,
+                ConfigSource::File(p) | ConfigSource::Read { name: p, .. } => {
+                    p.as_path() == &*origin.file
+                }
                 ConfigSource::Embedded { name, .. } => Path::new(name) == &*origin.file,
             })
             .unwrap_or(usize::MAX - 1);

@@ -33,6 +33,14 @@ pub use spec::{AgentSpec, ComponentKind, ComponentSpec, SinkGroupSpec, SinkSpec,
 pub enum ConfigSource {
     /// A file given with `-f/--conf-file`.
     File(PathBuf),
+    /// Contents already read (a file snapshot taken for hot reload, or a `--conf-uri` body),
+    /// shown under `name` in findings.
+    Read {
+        /// The file or URL, as findings name it.
+        name: PathBuf,
+        /// The raw bytes (decoded as Flume decodes a properties file).
+        bytes: Vec<u8>,
+    },
     /// Text built into the binary (the default config), shown under `name` in findings.
     Embedded {
         /// Name used as the "file" in findings.
