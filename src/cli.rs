@@ -36,6 +36,16 @@ pub struct ConfigArgs {
     /// Config file(s) (`-f/--conf-file`); several are merged in order.
     #[arg(short = 'f', long = "conf-file")]
     pub conf_file: Vec<PathBuf>,
+    /// Config URI(s) (`-u/--conf-uri`, Flume 1.10): `http(s)://` is fetched (and polled every
+    /// 300 s by default), `file:` is a file. Several are merged in order.
+    #[arg(short = 'u', long = "conf-uri", value_name = "URI")]
+    pub conf_uri: Vec<String>,
+    /// User for HTTP basic authentication to the config URI (`--conf-user`).
+    #[arg(long = "conf-user", requires = "conf_password")]
+    pub conf_user: Option<String>,
+    /// Password for HTTP basic authentication to the config URI (`--conf-password`).
+    #[arg(long = "conf-password", requires = "conf_user")]
+    pub conf_password: Option<String>,
     /// Flume's configuration directory (`-c/--conf`); accepted for compatibility.
     #[arg(short = 'c', long = "conf")]
     pub conf: Option<PathBuf>,
@@ -70,6 +80,13 @@ pub struct AgentArgs {
     /// lost.
     #[arg(long, default_value_t = 5.0)]
     pub shutdown_timeout: f64,
+    /// Seconds between checks of the config for changes (`-i/--poll-interval`; Flume's
+    /// defaults: 30 for files, 300 for URLs). File changes are also seen within a second.
+    #[arg(short = 'i', long = "poll-interval", value_name = "SECONDS")]
+    pub poll_interval: Option<u64>,
+    /// Do not reload the config when it changes, nor on SIGHUP (Flume's `--no-reload-conf`).
+    #[arg(long = "no-reload-conf")]
+    pub no_reload_conf: bool,
     /// Serve monitoring (Flume's JSON at /metrics, /prometheus, /health) on HOST:PORT; Flume's
     /// `-Dflume.monitoring.type=http -Dflume.monitoring.port=N` does the same.
     #[arg(long, value_name = "HOST:PORT")]

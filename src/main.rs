@@ -7,7 +7,8 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
-use flumen::agent::{self, RunOptions, Topology};
+use flumen::agent::watch::{Feed, LoadTemplate, Origin, Watcher};
+use flumen::agent::{self, ReloadInputs, RunOptions, Topology};
 use flumen::cli::{AgentArgs, CheckArgs, Cli, Command, ConfigArgs, GraphArgs, GraphFormat};
 use flumen::config::{self, ConfigSource, Finding, LoadRequest};
 
@@ -45,29 +46,57 @@ fn main() -> ExitCode {
     }
 }
 
+/// What a loaded config gives: the built agent (if it runs), its spec, every finding, the
+/// agent's name.
+struct LoadedAgent {
+    topology: Option<Topology>,
+    spec: Option<config::AgentSpec>,
+    findings: Vec<Finding>,
+    name: String,
+}
+
+/// Where the config comes from: `-f` files and `-u` URIs, or `None` for the embedded default.
+fn feed(args: &ConfigArgs) -> Option<Feed> {
+    let origins: Vec<Origin> = args
+        .conf_file
+        .iter()
+        .cloned()
+        .map(Origin::File)
+        .chain(args.conf_uri.iter().map(|u| Origin::from_uri(u)))
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    let credentials = args.conf_user.clone().zip(args.conf_password.clone());
+    Some(Feed {
+        origins,
+        credentials,
+    })
+}
+
+/// Reads every part of the config once (URLs through a short-lived runtime).
+fn read_config(feed: &Feed) -> Result<Vec<ConfigSource>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(feed.read()).map_err(anyhow::Error::msg)
+}
+
 /// Loads the config and builds the chosen agent.
-fn load(
-    args: &ConfigArgs,
-    allow_default: bool,
-) -> Result<(Option<Topology>, Vec<Finding>, String)> {
+fn load(args: &ConfigArgs, sources: Vec<ConfigSource>) -> Result<LoadedAgent> {
     let system_properties = args.system_properties();
     let env_var_resolver = system_properties
         .get("propertiesImplementation")
         .is_some_and(|v| v == ENV_VAR_RESOLVER);
-    let sources: Vec<ConfigSource> = if args.conf_file.is_empty() {
-        if !allow_default {
-            bail!("no config file given (-f/--conf-file)");
-        }
+    let embedded = sources.is_empty();
+    let sources = if embedded {
         vec![ConfigSource::Embedded {
             name: "<embedded conf/flumen.properties>".into(),
             text: DEFAULT_CONFIG.into(),
         }]
     } else {
-        args.conf_file
-            .iter()
-            .cloned()
-            .map(ConfigSource::File)
-            .collect()
+        sources
     };
     let mut request = LoadRequest {
         sources,
@@ -76,7 +105,7 @@ fn load(
         env_var_resolver,
     };
     if request.agent.is_empty() {
-        if args.conf_file.is_empty() {
+        if embedded {
             request.agent = DEFAULT_AGENT.into();
         } else {
             let probe = config::load(&request).context("reading the config")?;
@@ -91,9 +120,9 @@ fn load(
     }
     let loaded = config::load(&request).context("reading the config")?;
     let mut findings = loaded.findings;
-    let topology = match loaded.agent {
+    let topology = match &loaded.agent {
         Some(spec) => {
-            let (topology, more) = agent::build(&spec);
+            let (topology, more) = agent::build(spec);
             findings.extend(more);
             topology
         }
@@ -104,13 +133,36 @@ fn load(
         let place = |f: &Finding| f.origin.as_ref().map(|o| (o.file.clone(), o.line));
         place(a).cmp(&place(b))
     });
-    Ok((topology, findings, request.agent))
+    Ok(LoadedAgent {
+        topology,
+        spec: loaded.agent,
+        findings,
+        name: request.agent,
+    })
+}
+
+/// Reads and loads the config of a command that needs a file (`check`, `graph`).
+fn load_given(args: &ConfigArgs) -> Result<LoadedAgent> {
+    let Some(feed) = feed(args) else {
+        bail!("no config given (-f/--conf-file or -u/--conf-uri)");
+    };
+    load(args, read_config(&feed)?)
 }
 
 fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
     init_logging(&args.config);
-    let (topology, findings, name) = load(&args.config, true)?;
-    tracing::debug!(agent = %name, files = ?args.config.conf_file, findings = findings.len(), "Configuration loaded.");
+    let feed = feed(&args.config);
+    let read = match &feed {
+        Some(feed) => read_config(feed)?,
+        None => Vec::new(),
+    };
+    let LoadedAgent {
+        topology,
+        spec,
+        findings,
+        name,
+    } = load(&args.config, read.clone())?;
+    tracing::debug!(agent = %name, files = ?args.config.conf_file, uris = ?args.config.conf_uri, findings = findings.len(), "Configuration loaded.");
     for f in &findings {
         tracing::warn!("{f}");
     }
@@ -121,7 +173,7 @@ fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
-    let Some(topology) = topology else {
+    let (Some(topology), Some(spec)) = (topology, spec) else {
         tracing::error!(agent = %name, "Agent has nothing to run.");
         return Ok(ExitCode::from(EXIT_CONFIG));
     };
@@ -138,6 +190,27 @@ fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
+    let reloading = match (&feed, args.no_reload_conf) {
+        (Some(feed), false) => Some(feed.clone()),
+        (Some(_), true) => {
+            tracing::info!("Config reloading is off (--no-reload-conf).");
+            None
+        }
+        (None, _) => None,
+    };
+    let template = LoadTemplate {
+        agent: name.clone(),
+        system_properties: args.config.system_properties(),
+        env_var_resolver: args
+            .config
+            .system_properties()
+            .get("propertiesImplementation")
+            .is_some_and(|v| v == ENV_VAR_RESOLVER),
+    };
+    let poll = args
+        .poll_interval
+        .filter(|&s| s > 0)
+        .map(Duration::from_secs);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -149,12 +222,32 @@ fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
             wait_for_signal().await;
             signals.cancel();
         });
+        let registry = monitoring.as_ref().map(|(_, r)| r.clone());
         if let Some((addr, registry)) = monitoring {
             if let Err(error) = flumen::monitor::serve(&addr, registry, stop.child_token()).await {
                 tracing::error!(address = %addr, %error, "Cannot serve monitoring; running without it.");
             }
         }
-        agent::run(topology, options, stop).await
+        let hangups = forward_hangups(reloading.is_some());
+        let reload = reloading.map(|feed| {
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            let poll_interval = poll.unwrap_or_else(|| feed.default_poll_interval());
+            tracing::info!(poll_secs = poll_interval.as_secs(), "Watching the config for changes (file events, polling, SIGHUP).");
+            let watcher = Watcher {
+                feed,
+                template,
+                poll_interval,
+                baseline: read,
+                hangups,
+            };
+            tokio::spawn(watcher.run(tx, stop.child_token()));
+            ReloadInputs {
+                requests: rx,
+                spec,
+                registry,
+            }
+        });
+        agent::run_with(topology, options, stop, reload).await
     });
     if !outcome.lost.is_empty() {
         let total: usize = outcome.lost.iter().map(|(_, n)| n).sum();
@@ -168,6 +261,29 @@ fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Forwards each SIGHUP to the config watcher when reloading is on; otherwise logs and ignores
+/// it (the default action of SIGHUP would end the agent).
+fn forward_hangups(reloading: bool) -> tokio::sync::mpsc::Receiver<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    match signal(SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    if reloading {
+                        tracing::info!("SIGHUP received: reloading the config.");
+                        let _ = tx.try_send(());
+                    } else {
+                        tracing::warn!("SIGHUP ignored: config reloading is off (--no-reload-conf, or the embedded config).");
+                    }
+                }
+            });
+        }
+        Err(error) => tracing::warn!(%error, "Cannot handle SIGHUP."),
+    }
+    rx
 }
 
 async fn wait_for_signal() {
@@ -189,7 +305,12 @@ async fn wait_for_signal() {
 }
 
 fn cmd_check(args: CheckArgs) -> Result<ExitCode> {
-    let (topology, findings, name) = load(&args.config, false)?;
+    let LoadedAgent {
+        topology,
+        findings,
+        name,
+        ..
+    } = load_given(&args.config)?;
     let shape = topology.as_ref().map(|t| t.shape());
     if args.json {
         let findings_json: Vec<serde_json::Value> = findings
@@ -230,7 +351,12 @@ fn cmd_check(args: CheckArgs) -> Result<ExitCode> {
 }
 
 fn cmd_graph(args: GraphArgs) -> Result<ExitCode> {
-    let (topology, findings, name) = load(&args.config, false)?;
+    let LoadedAgent {
+        topology,
+        findings,
+        name,
+        ..
+    } = load_given(&args.config)?;
     for f in &findings {
         eprintln!("{f}");
     }

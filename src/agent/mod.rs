@@ -7,9 +7,13 @@
 //! channel, or with neither sources nor sinks, does not start.
 
 mod build;
+mod pipeline;
+mod reload;
 mod run;
 pub mod topology;
+pub mod watch;
 
-pub use build::build;
-pub use run::{run, RunOptions, RunOutcome};
+pub use build::{build, build_with};
+pub use reload::Candidate;
+pub use run::{run, run_with, ReloadInputs, RunOptions, RunOutcome};
 pub use topology::Topology;

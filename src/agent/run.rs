@@ -1,15 +1,16 @@
-//! Running the graph: start channels, sinks, sources; stop sources, drain, report.
+//! Running the graph: start channels, sinks, sources; apply reloads; stop sources, drain,
+//! report.
 
 use std::time::Duration;
 
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::topology::{ChannelNode, SinkNode, SourceNode, Topology};
-use crate::sink::processor::SinkProcessor;
-use crate::sink::runner::{RunnerControl, SinkRunner};
-use crate::sink::slot::Slot;
-use crate::source::{ChannelProcessor, SourceContext};
+use super::pipeline::{Pipeline, RunnerEnd, SourceEnd};
+use super::reload::{Candidate, Reloader};
+use super::topology::{ChannelNode, Topology};
+use crate::config::AgentSpec;
+use crate::monitor::Registry;
 
 /// How the agent runs.
 #[derive(Clone, Debug)]
@@ -35,8 +36,28 @@ pub struct RunOutcome {
     pub failed: Vec<String>,
 }
 
+/// What a hot-reloading agent needs besides its topology.
+pub struct ReloadInputs {
+    /// Candidate configs, from the config watcher.
+    pub requests: mpsc::Receiver<Candidate>,
+    /// The spec the topology was built from.
+    pub spec: AgentSpec,
+    /// Monitoring, to show the components that run after a reload.
+    pub registry: Option<Registry>,
+}
+
 /// Starts the topology and runs it until `stop` is cancelled, then shuts it down in order.
 pub async fn run(topology: Topology, options: RunOptions, stop: CancellationToken) -> RunOutcome {
+    run_with(topology, options, stop, None).await
+}
+
+/// [`run`], applying each config that arrives on `reload` while it runs.
+pub async fn run_with(
+    topology: Topology,
+    options: RunOptions,
+    stop: CancellationToken,
+    reload: Option<ReloadInputs>,
+) -> RunOutcome {
     let mut outcome = RunOutcome::default();
     let Topology {
         agent,
@@ -46,203 +67,142 @@ pub async fn run(topology: Topology, options: RunOptions, stop: CancellationToke
         groups,
     } = topology;
     tracing::info!(agent = %agent, "Starting agent.");
-
-    for c in &channels {
-        if let Err(error) = c.channel.start().await {
-            tracing::error!(channel = %c.name, %error, "Channel failed to start.");
-            outcome.failed.push(c.name.clone());
-            continue;
+    let (ends_tx, mut ends) = mpsc::unbounded_channel();
+    let mut pipeline = Pipeline::new(&agent, ends_tx);
+    for c in channels {
+        let name = c.name.clone();
+        if !pipeline.start_channel(c).await {
+            outcome.failed.push(name);
         }
-        c.channel.counters().lifetime.started();
-        tracing::info!(channel = %c.name, r#type = %c.type_name, config = %c.channel.describe(), "Channel started.");
     }
     if !outcome.failed.is_empty() {
         // A channel that cannot open (locked or foreign directories, unreadable disk) would
         // make its sources refuse everything: stop here with the reason logged above.
         tracing::error!(channels = ?outcome.failed, "Agent not started: a channel failed to start.");
-        for c in &channels {
+        for c in &pipeline.channels {
             c.channel.stop().await;
         }
         return outcome;
     }
-
-    let control = RunnerControl::default();
-    let mut sink_tasks = JoinSet::new();
-    for runner in runners(sinks, groups, &channels) {
-        sink_tasks.spawn(runner.run(control.clone()));
-    }
-
-    let source_stop = CancellationToken::new();
-    let mut source_tasks = JoinSet::new();
-    let mut flushers = Vec::new();
+    pipeline.start_runners(sinks, groups);
     for s in sources {
-        let ctx = SourceContext {
-            name: s.name.clone(),
-            processor: s.processor.clone(),
-            shutdown: source_stop.clone(),
-            counters: s.counters.clone(),
-        };
-        tracing::info!(source = %s.name, r#type = %s.type_name, channels = %s.channels.join(" "), routing = %s.routing, config = %s.source.describe(), "Source starting.");
-        if let Some(every) = s.processor.flush_interval().await {
-            flushers.push((ctx.clone(), tokio::spawn(flush_loop(ctx.clone(), every))));
-        }
-        source_tasks.spawn(run_source(s, ctx));
+        pipeline.start_source(s).await;
     }
 
+    let (mut requests, mut reloader) = match reload {
+        Some(r) => (
+            Some(r.requests),
+            Some(Reloader {
+                spec: r.spec,
+                registry: r.registry,
+            }),
+        ),
+        None => (None, None),
+    };
     // Sources that fail (a port in use) are reported at once; the rest keep running.
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
-            Some(joined) = source_tasks.join_next(), if !source_tasks.is_empty() => {
-                report_source_end(joined, &mut outcome);
+            Some(end) = ends.recv() => report_source_end(end, &mut outcome),
+            Some(candidate) = next_candidate(&mut requests) => {
+                if let Some(reloader) = reloader.as_mut() {
+                    reloader.apply(&mut pipeline, candidate, &options).await;
+                }
             }
         }
     }
-
-    tracing::info!(agent = %agent, "Stopping: sources first, then draining the channels.");
-    source_stop.cancel();
-    let deadline = tokio::time::Instant::now() + options.shutdown_timeout;
-    while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, source_tasks.join_next()).await {
-        report_source_end(joined, &mut outcome);
-    }
-    source_tasks.abort_all();
-    for (ctx, task) in flushers {
-        let _ = task.await;
-        final_flush(&ctx).await;
-    }
-
-    control.drain.cancel();
-    let drained = tokio::time::timeout_at(deadline, async {
-        while sink_tasks.join_next().await.is_some() {}
-    })
-    .await
-    .is_ok();
-    if !drained {
-        control.abort.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            while sink_tasks.join_next().await.is_some() {}
-        })
-        .await;
-        sink_tasks.abort_all();
-    }
-
-    for c in &channels {
-        report_channel(c, &options, &mut outcome);
-        c.channel.stop().await;
-        c.channel.counters().lifetime.stopped();
-    }
+    shutdown(pipeline, &mut ends, &options, &mut outcome).await;
     tracing::info!(agent = %agent, "Agent stopped.");
     outcome
 }
 
-/// One runner per sink group, and one per sink in no group (Flume's default processor).
-fn runners(
-    sinks: Vec<SinkNode>,
-    groups: Vec<super::topology::GroupNode>,
-    channels: &[ChannelNode],
-) -> Vec<SinkRunner> {
-    let find = |name: &str| {
-        channels
-            .iter()
-            .find(|c| c.name == name)
-            .map(|c| c.channel.clone())
-    };
-    let mut slots: Vec<Option<Slot>> = Vec::new();
-    let mut names: Vec<String> = Vec::new();
-    for s in sinks {
-        let Some(channel) = find(&s.channel) else {
-            continue;
-        };
-        let errors = s.error_channel.as_deref().and_then(find);
-        tracing::info!(sink = %s.name, r#type = %s.type_name, channel = %s.channel, interceptors = %s.chain.describe(), error_channel = ?s.error_channel, config = %s.sink.describe(), "Sink started.");
-        names.push(s.name.clone());
-        slots.push(Some(Slot::new(
-            &s.name,
-            s.sink,
-            channel,
-            s.counters,
-            s.chain,
-            errors,
-            s.max_events_per_second,
-        )));
+async fn next_candidate(requests: &mut Option<mpsc::Receiver<Candidate>>) -> Option<Candidate> {
+    match requests {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
     }
-    let mut take = |name: &str| -> Option<Slot> {
-        let i = names.iter().position(|n| n == name)?;
-        slots[i].take()
-    };
-    let mut runners = Vec::new();
-    for g in groups {
-        let members: Vec<Slot> = g.sinks.iter().filter_map(|n| take(n)).collect();
-        if members.is_empty() {
-            continue;
+}
+
+/// Stops sources, lets the sinks drain the channels until the deadline, then closes the
+/// channels, logging per component what was in flight and what was drained.
+async fn shutdown(
+    mut pipeline: Pipeline,
+    ends: &mut mpsc::UnboundedReceiver<SourceEnd>,
+    options: &RunOptions,
+    outcome: &mut RunOutcome,
+) {
+    tracing::info!(agent = %pipeline.agent, "Stopping: sources first, then draining the channels.");
+    let at_stop: Vec<(usize, u64)> = pipeline
+        .channels
+        .iter()
+        .map(|c| (c.channel.pending(), c.channel.counters().take_success.get()))
+        .collect();
+    let sinks: Vec<(String, crate::metrics::SinkCounters, u64)> = pipeline
+        .runners
+        .values()
+        .flat_map(|r| &r.sinks)
+        .map(|k| {
+            (
+                k.name.clone(),
+                k.counters.clone(),
+                k.counters.drain_success.get(),
+            )
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + options.shutdown_timeout;
+    let sources: Vec<String> = pipeline.sources.keys().cloned().collect();
+    pipeline.stop_sources(&sources, deadline).await;
+    while let Ok(end) = ends.try_recv() {
+        report_source_end(end, outcome);
+    }
+    let runners: Vec<(String, RunnerEnd)> = pipeline
+        .runners
+        .keys()
+        .map(|k| (k.clone(), RunnerEnd::Drain))
+        .collect();
+    pipeline.stop_runners(&runners, deadline).await;
+    for (name, counters, before) in sinks {
+        tracing::info!(sink = %name, drained_during_shutdown = counters.drain_success.get() - before, delivered_total = counters.drain_success.get(), "Shutdown report: sink.");
+    }
+    for (c, (pending, taken)) in pipeline.channels.iter().zip(at_stop) {
+        let counters = c.channel.counters();
+        tracing::info!(
+            channel = %c.name,
+            in_flight_at_stop = pending,
+            drained = counters.take_success.get().saturating_sub(taken),
+            left = c.channel.pending(),
+            "Shutdown report: channel."
+        );
+        if let Some(lost) = report_channel_end(c, "agent stopping", options) {
+            outcome.lost.push((c.name.clone(), lost));
         }
-        tracing::info!(group = %g.name, processor = g.processor.name(), sinks = %g.sinks.join(" "), "Sink group started.");
-        runners.push(SinkRunner::new(&g.name, members, g.processor));
-    }
-    for slot in slots.into_iter().flatten() {
-        let name = slot.name.clone();
-        runners.push(SinkRunner::new(&name, vec![slot], SinkProcessor::Default));
-    }
-    runners
-}
-
-async fn run_source(
-    s: SourceNode,
-    ctx: SourceContext,
-) -> (String, Result<(), crate::source::SourceError>) {
-    ctx.counters.lifetime.started();
-    let result = s.source.run(ctx.clone()).await;
-    ctx.counters.lifetime.stopped();
-    let c = &ctx.counters;
-    tracing::info!(
-        source = %s.name,
-        received = c.event_received.get(),
-        accepted = c.event_accepted.get(),
-        filtered = c.event_filtered.get(),
-        dead_lettered = c.event_dead_lettered.get(),
-        write_failures = c.channel_write_fail.get(),
-        "Source totals."
-    );
-    (s.name, result)
-}
-
-/// Drives a source chain's periodic flush until the source stops.
-async fn flush_loop(ctx: SourceContext, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = ctx.shutdown.cancelled() => return,
-        }
-        if let Err(error) = ctx.processor.flush(false, &ctx).await {
-            tracing::warn!(source = %ctx.name, %error, "Putting interceptor output failed.");
-        }
+        c.channel.stop().await;
+        counters.lifetime.stopped();
     }
 }
 
-/// The last flush of a source chain once its source has stopped (open windows).
-async fn final_flush(ctx: &SourceContext) {
-    if let Err(error) = ChannelProcessor::flush(&ctx.processor, true, ctx).await {
-        tracing::error!(source = %ctx.name, %error, "Events emitted by the final flush of the interceptors could not be put and are lost.");
-    }
-}
-
-fn report_channel(c: &ChannelNode, options: &RunOptions, outcome: &mut RunOutcome) {
+/// Logs what a channel that is closing leaves behind; returns the events lost (a
+/// non-durable channel its sinks did not empty in time).
+pub(super) fn report_channel_end(
+    c: &ChannelNode,
+    why: &str,
+    options: &RunOptions,
+) -> Option<usize> {
     let pending = c.channel.pending();
     let left = c.channel.lost_on_stop().min(pending);
     let kept = pending - left;
     if kept > 0 {
-        tracing::info!(channel = %c.name, events = kept, "Channel closed; its undelivered events are kept on disk for the next start.");
+        tracing::info!(channel = %c.name, events = kept, %why, "Channel closed; its undelivered events are kept on disk for the next start.");
     }
     if left > 0 {
-        tracing::error!(channel = %c.name, events = left, timeout_secs = options.shutdown_timeout.as_secs_f64(), "Events left in a non-durable channel at shutdown are lost: its sinks did not drain it in time.");
-        outcome.lost.push((c.name.clone(), left));
-    } else if kept == 0 {
+        tracing::error!(channel = %c.name, events = left, %why, timeout_secs = options.shutdown_timeout.as_secs_f64(), "Events left in a non-durable channel that is closing are lost: its sinks did not drain it in time.");
+        return Some(left);
+    }
+    if kept == 0 {
         let counters = c.channel.counters();
         tracing::info!(
             channel = %c.name,
+            %why,
             put = counters.put_success.get(),
             taken = counters.take_success.get(),
             peak = counters.peak_held.get(),
@@ -250,18 +210,16 @@ fn report_channel(c: &ChannelNode, options: &RunOptions, outcome: &mut RunOutcom
             "Channel drained."
         );
     }
+    None
 }
 
-fn report_source_end(
-    joined: Result<(String, Result<(), crate::source::SourceError>), tokio::task::JoinError>,
-    outcome: &mut RunOutcome,
-) {
-    match joined {
-        Ok((name, Ok(()))) => tracing::info!(source = %name, "Source stopped."),
-        Ok((name, Err(error))) => {
-            tracing::error!(source = %name, %error, "Source failed.");
-            outcome.failed.push(name);
+fn report_source_end(end: SourceEnd, outcome: &mut RunOutcome) {
+    match end.result {
+        Ok(()) if end.asked => tracing::info!(source = %end.name, "Source stopped."),
+        Ok(()) => tracing::info!(source = %end.name, "Source finished."),
+        Err(error) => {
+            tracing::error!(source = %end.name, %error, "Source failed.");
+            outcome.failed.push(end.name);
         }
-        Err(error) => tracing::error!(%error, "A source task panicked."),
     }
 }

@@ -233,7 +233,10 @@ async fn byte_capacity_bounds_bodies() {
 async fn a_memory_channel_resizes_in_place_and_keeps_its_events() {
     let ch = memory(10, 10);
     ch.put(batch(0..10)).await.unwrap();
-    assert_eq!(ch.put(batch(10..11)).await.unwrap_err().code(), "channel_full");
+    assert_eq!(
+        ch.put(batch(10..11)).await.unwrap_err().code(),
+        "channel_full"
+    );
     // A waiting put goes through as soon as the capacity grows.
     let waiting = MemoryChannel::new(
         "c1",
@@ -250,15 +253,19 @@ async fn a_memory_channel_resizes_in_place_and_keeps_its_events() {
         tokio::spawn(async move { waiting.put(batch(10..15)).await })
     };
     tokio::task::yield_now().await;
-    assert!(waiting.reconfigure(&memory(20, 10)));
+    assert!(waiting.can_reconfigure(&memory(20, 10)));
+    waiting.reconfigure(&memory(20, 10));
     putter.await.unwrap().unwrap();
     assert_eq!(waiting.pending(), 15);
     assert_eq!(waiting.counters().capacity.get(), 20);
 
     // Shrinking below what it holds drops nothing; puts wait until sinks make room.
-    assert!(ch.reconfigure(&memory(4, 2)));
+    ch.reconfigure(&memory(4, 2));
     assert_eq!(ch.transaction_capacity(), 2);
-    assert_eq!(ch.put(batch(10..11)).await.unwrap_err().code(), "channel_full");
+    assert_eq!(
+        ch.put(batch(10..11)).await.unwrap_err().code(),
+        "channel_full"
+    );
     let mut seen = Vec::new();
     while ch.pending() > 0 {
         let t = ch.take(10).await.unwrap();
@@ -269,8 +276,11 @@ async fn a_memory_channel_resizes_in_place_and_keeps_its_events() {
     assert_eq!(seen, bodies(&batch(0..10)));
     ch.put(batch(10..12)).await.unwrap();
     ch.put(batch(12..14)).await.unwrap();
-    assert_eq!(ch.put(batch(14..15)).await.unwrap_err().code(), "channel_full");
+    assert_eq!(
+        ch.put(batch(14..15)).await.unwrap_err().code(),
+        "channel_full"
+    );
     // A file channel is not resized in place: the reload replaces it.
     let file = file(10, 10).await;
-    assert!(!ch.reconfigure(&*file));
+    assert!(!ch.can_reconfigure(&*file));
 }

@@ -240,7 +240,8 @@ impl Inner {
     fn try_put(&self, events: Vec<Event>, bytes: u64) -> Result<(), Vec<Event>> {
         let mut s = self.lock();
         let held = s.queue.len() + s.in_flight;
-        if held + events.len() > self.limits.capacity() || s.bytes + bytes > self.limits.byte_limit()
+        if held + events.len() > self.limits.capacity()
+            || s.bytes + bytes > self.limits.byte_limit()
         {
             return Err(events);
         }
@@ -413,13 +414,13 @@ impl Channel for MemoryChannel {
         self
     }
 
-    fn reconfigure(&self, replacement: &dyn Channel) -> bool {
-        match replacement.as_any().downcast_ref::<MemoryChannel>() {
-            Some(new) => {
-                self.resize(&new.config());
-                true
-            }
-            None => false,
+    fn can_reconfigure(&self, replacement: &dyn Channel) -> bool {
+        replacement.as_any().is::<MemoryChannel>()
+    }
+
+    fn reconfigure(&self, replacement: &dyn Channel) {
+        if let Some(new) = replacement.as_any().downcast_ref::<MemoryChannel>() {
+            self.resize(&new.config());
         }
     }
 

@@ -258,12 +258,18 @@ pub trait Channel: Send + Sync + 'static {
     /// The channel as `Any`, so [`Channel::reconfigure`] can see its replacement's type.
     fn as_any(&self) -> &dyn std::any::Any;
 
-    /// A hot reload changed this running channel's config: take on `replacement`'s (built,
-    /// never started) config in place and keep every event, returning `true`; or return
-    /// `false` and the reload replaces the channel (draining it first).
-    fn reconfigure(&self, replacement: &dyn Channel) -> bool {
+    /// Whether this running channel can take on `replacement`'s config in place, keeping
+    /// every event (a hot reload changed its keys; `replacement` is built, never started).
+    /// When `false` the reload replaces the channel, draining it first. Changes nothing.
+    fn can_reconfigure(&self, replacement: &dyn Channel) -> bool {
         let _ = replacement;
         false
+    }
+
+    /// Takes on `replacement`'s config in place; called only after
+    /// [`Channel::can_reconfigure`] said yes and the whole new config validated.
+    fn reconfigure(&self, replacement: &dyn Channel) {
+        let _ = replacement;
     }
 }
 

@@ -48,7 +48,9 @@ fn decode(path: &Path, bytes: &[u8], findings: &mut Vec<Finding>) -> (Arc<Path>,
     let file: Arc<Path> = Arc::from(path);
     let (text, warning) = properties::decode(bytes);
     if let Some(message) = warning {
-        let bad = std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to());
+        let bad = std::str::from_utf8(bytes)
+            .err()
+            .map_or(0, |e| e.valid_up_to());
         let line = bytes[..bad].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
         findings.push(Finding::new(
             FindingKind::Syntax,

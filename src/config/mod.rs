@@ -29,7 +29,7 @@ pub use props::{Prop, PropReader, Props};
 pub use spec::{AgentSpec, ComponentKind, ComponentSpec, SinkGroupSpec, SinkSpec, SourceSpec};
 
 /// Where configuration text comes from.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigSource {
     /// A file given with `-f/--conf-file`.
     File(PathBuf),

@@ -3,9 +3,10 @@
 //!
 //! Each round the processor orders the sinks to try; the first that does not fail ends the
 //! round. While the channel is empty the runner awaits the channel's readiness instead of
-//! sleeping. When every sink failed it backs off `min(rounds × 1 s, 5 s)`. Shutdown has two
-//! steps: `drain` makes the runner stop once its channels hold nothing more; `abort` stops it at
-//! once (past the agent's deadline), rolling back whatever it holds.
+//! sleeping. When every sink failed it backs off `min(rounds × 1 s, 5 s)`. Three tokens end it:
+//! `drain` makes the runner stop once its channels hold nothing more (shutdown, or a channel a
+//! reload removes); `stop` ends it after the round in hand (a reload replaces its sinks while
+//! the channel stays); `abort` stops it at once (past a deadline), rolling back what it holds.
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,8 @@ const IDLE_WAIT: Duration = Duration::from_millis(500);
 pub struct RunnerControl {
     /// Stop once the channels are empty (sources have stopped).
     pub drain: CancellationToken,
+    /// Stop after the transaction in hand (committed or rolled back), leaving the channel.
+    pub stop: CancellationToken,
     /// Stop now, rolling back what is held.
     pub abort: CancellationToken,
 }
@@ -53,7 +56,7 @@ impl SinkRunner {
         }
         let mut failed_rounds: u32 = 0;
         loop {
-            if control.abort.is_cancelled() {
+            if control.abort.is_cancelled() || control.stop.is_cancelled() {
                 break;
             }
             for slot in &mut self.slots {
@@ -96,6 +99,7 @@ impl SinkRunner {
                     tokio::select! {
                         _ = channel.wait_for_events(IDLE_WAIT) => {}
                         _ = control.abort.cancelled() => break,
+                        _ = control.stop.cancelled() => break,
                         _ = control.drain.cancelled(), if !control.drain.is_cancelled() => {}
                     }
                     for slot in &mut self.slots {
@@ -135,10 +139,11 @@ impl SinkRunner {
     }
 }
 
-/// Sleeps, waking early on abort.
+/// Sleeps, waking early on abort or stop.
 async fn pause(control: &RunnerControl, duration: Duration) {
     tokio::select! {
         _ = tokio::time::sleep(duration) => {}
         _ = control.abort.cancelled() => {}
+        _ = control.stop.cancelled() => {}
     }
 }

@@ -38,6 +38,16 @@ impl Channels<'_> {
 /// Builds every component of `spec` (binding nothing). Returns the topology, or `None` when
 /// the agent would not start, and every finding.
 pub fn build(spec: &AgentSpec) -> (Option<Topology>, Vec<Finding>) {
+    build_with(spec, &mut |_, built| built)
+}
+
+/// [`build`], with `adopt` choosing the channel each source and sink is wired to: given a
+/// channel's spec and the channel just built from it, it may return a running channel to use
+/// instead (a hot reload keeping its unchanged channels).
+pub fn build_with(
+    spec: &AgentSpec,
+    adopt: &mut dyn FnMut(&crate::config::ComponentSpec, ChannelRef) -> ChannelRef,
+) -> (Option<Topology>, Vec<Finding>) {
     let mut findings = Vec::new();
     let agent = &spec.name;
 
@@ -48,7 +58,7 @@ pub fn build(spec: &AgentSpec) -> (Option<Topology>, Vec<Finding>) {
             Ok(Built::Channel(channel)) => channels.push(ChannelNode {
                 name: c.name.clone(),
                 type_name: c.type_.value.clone(),
-                channel,
+                channel: adopt(c, channel),
             }),
             Err(Dropped::Unsupported) => {
                 flumen_only.insert(c.name.as_str());
