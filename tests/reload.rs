@@ -464,3 +464,94 @@ fn a_config_url_is_polled() {
     });
     assert!(agent.terminate().success(), "{}", agent.log());
 }
+
+#[test]
+fn a_replaced_file_channel_keeps_its_events_for_its_replacement() {
+    let dir = test_dir();
+    let d = dir.path();
+    let dead = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead_port = dead.local_addr().expect("addr").port();
+    drop(dead);
+    let config = |interval: u32, sink: &str| {
+        netcat_file_channel_config(
+            &d.join("ckpt"),
+            &d.join("data"),
+            1000,
+            100,
+            &format!(
+                "a1.channels.c1.checkpointInterval = {interval}\n\
+                 a1.channels.c1.minimumRequiredSpace = 1048576\n"
+            ),
+            sink,
+        )
+    };
+    let dead_sink =
+        format!("a1.sinks.k1.type = http\na1.sinks.k1.endpoint = http://127.0.0.1:{dead_port}/\n");
+    let mut agent = Agent::start(
+        d,
+        "a1",
+        &config(30000, &dead_sink),
+        &["--poll-interval", "3600", "--shutdown-timeout", "1"],
+    );
+    let port = agent.wait_for_port("r1");
+    send_all(port, "durable", 50);
+    // Another checkpoint interval replaces the channel; k1 now writes files.
+    let roll = format!(
+        "a1.sinks.k1.type = file_roll\na1.sinks.k1.sink.directory = {}\na1.sinks.k1.sink.rollInterval = 0\n",
+        d.join("out1").display()
+    );
+    replace_config(d, &config(1000, &roll));
+    let kept = agent.wait_for_log(&["kept on disk", "channel=c1"]);
+    assert!(kept.contains("events=50"), "{kept}");
+    agent.wait_for_log(&["Config change applied"]);
+    wait_until(
+        "the replacement delivers what the old channel held",
+        DEADLINE,
+        || output_lines(&d.join("out1")).len() == 50,
+    );
+    let mut lines = output_lines(&d.join("out1"));
+    lines.sort_by_key(|l| l[8..].parse::<u32>().unwrap_or(u32::MAX));
+    let expected: Vec<String> = (0..50).map(|i| format!("durable-{i}")).collect();
+    assert_eq!(lines, expected);
+    // The channel changed, so its source restarted on a new port; it still works.
+    let line = agent.wait_for_log(&["Applying config change"]);
+    assert!(line.contains("stopping_sources=[\"r1\"]"), "{line}");
+    assert_eq!(count(&agent.log(), &["Source starting", "source=r1"]), 2);
+    assert!(agent.terminate().success(), "{}", agent.log());
+}
+
+#[test]
+fn the_shutdown_reports_what_each_component_had_in_flight_and_drained() {
+    let dir = test_dir();
+    let d = dir.path();
+    let slow = "a1.sinks.k1.maxEventsPerSecond = 2000\n";
+    let mut agent = Agent::start(d, "a1", &base(d, 5000, 0, "k1", slow), &reload_args());
+    let port = agent.wait_for_port("r1");
+    send_all(port, "bye", 3000);
+    assert!(agent.terminate().success(), "{}", agent.log());
+    assert_eq!(output_lines(&d.join("out1")).len(), 3000);
+    let log = agent.log();
+    let channel = log
+        .lines()
+        .find(|l| l.contains("Shutdown report: channel.") && l.contains("channel=c1"))
+        .unwrap_or_else(|| panic!("no channel report in:\n{log}"));
+    let field = |line: &str, key: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{key}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key}= in {line}"))
+    };
+    let in_flight = field(channel, "in_flight_at_stop");
+    assert!(
+        in_flight > 0,
+        "the slow sink left events in flight: {channel}"
+    );
+    assert_eq!(field(channel, "drained"), in_flight, "{channel}");
+    assert_eq!(field(channel, "left"), 0, "{channel}");
+    let sink = log
+        .lines()
+        .find(|l| l.contains("Shutdown report: sink.") && l.contains("sink=k1"))
+        .unwrap_or_else(|| panic!("no sink report in:\n{log}"));
+    assert_eq!(field(sink, "drained_during_shutdown"), in_flight, "{sink}");
+    assert_eq!(field(sink, "delivered_total"), 3000, "{sink}");
+}
