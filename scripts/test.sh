@@ -12,6 +12,8 @@ command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 # The file channel's durability-order test traces the agent (tests/file_channel_crash.rs).
 command -v strace >/dev/null 2>&1 || need_apt+=(strace)
+# `flumen top` is tested in a real terminal (tests/top.rs).
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]}"
   apt-get update -qq
@@ -31,6 +33,8 @@ export FLUMEN_REQUIRE_PY=1
 # Likewise the strace durability-order test and the low-disk test on a tmpfs (needs root).
 export FLUMEN_REQUIRE_STRACE=1
 export FLUMEN_REQUIRE_MOUNT=1
+# And the dashboard test in tmux.
+export FLUMEN_REQUIRE_TMUX=1
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -25,6 +25,8 @@ pub enum Command {
     Graph(GraphArgs),
     /// List the component types Flumen implements.
     List,
+    /// A terminal dashboard of a running agent, read from its monitoring endpoint.
+    Top(TopArgs),
 }
 
 /// Options shared by every command that reads a config.
@@ -122,4 +124,19 @@ pub struct GraphArgs {
     /// Diagram format.
     #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
     pub format: GraphFormat,
+}
+
+/// `flumen top`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// The agent's monitoring endpoint: a URL or HOST:PORT (Flumen's `--metrics-addr`, or
+    /// Apache Flume's `-Dflume.monitoring.port`).
+    #[arg(value_name = "URL_OR_HOST:PORT", default_value = crate::top::DEFAULT_ADDRESS)]
+    pub address: String,
+    /// Seconds between refreshes.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    pub interval: f64,
+    /// Print one plain-text frame (rates over one interval) to stdout and exit.
+    #[arg(long)]
+    pub once: bool,
 }

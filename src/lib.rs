@@ -18,3 +18,4 @@ pub mod selector;
 pub mod serializer;
 pub mod sink;
 pub mod source;
+pub mod top;

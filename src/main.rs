@@ -9,7 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use flumen::agent::watch::{Feed, LoadTemplate, Origin, Watcher};
 use flumen::agent::{self, ReloadInputs, RunOptions, Topology};
-use flumen::cli::{AgentArgs, CheckArgs, Cli, Command, ConfigArgs, GraphArgs, GraphFormat};
+use flumen::cli::{
+    AgentArgs, CheckArgs, Cli, Command, ConfigArgs, GraphArgs, GraphFormat, TopArgs,
+};
 use flumen::config::{self, ConfigSource, Finding, LoadRequest};
 
 /// The built-in default config (also `conf/flumen.properties`).
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => cmd_agent(args),
         Command::Check(args) => cmd_check(args),
         Command::Graph(args) => cmd_graph(args),
+        Command::Top(args) => cmd_top(args),
         Command::List => {
             for e in flumen::registry::ENTRIES {
                 println!("{:<8} {:<10} {}", e.kind.noun(), e.alias, e.doc);
@@ -372,6 +375,21 @@ fn cmd_graph(args: GraphArgs) -> Result<ExitCode> {
         GraphFormat::Dot => print!("{}", shape.to_dot()),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_top(args: TopArgs) -> Result<ExitCode> {
+    let options = flumen::top::Options {
+        address: args.address,
+        interval_secs: args.interval,
+        once: args.once,
+    };
+    match flumen::top::run(&options) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(error) => {
+            eprintln!("flumen top: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// Logging to stderr; `-Dflume.root.logger=LEVEL,appender` sets the level, as in Flume, and
