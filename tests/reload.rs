@@ -501,7 +501,7 @@ fn a_replaced_file_channel_keeps_its_events_for_its_replacement() {
         d.join("out1").display()
     );
     replace_config(d, &config(1000, &roll));
-    let kept = agent.wait_for_log(&["kept on disk", "channel=c1"]);
+    let kept = agent.wait_for_log(&["stay in its directories", "channel=c1"]);
     assert!(kept.contains("events=50"), "{kept}");
     agent.wait_for_log(&["Config change applied"]);
     wait_until(
@@ -554,4 +554,28 @@ fn the_shutdown_reports_what_each_component_had_in_flight_and_drained() {
         .unwrap_or_else(|| panic!("no sink report in:\n{log}"));
     assert_eq!(field(sink, "drained_during_shutdown"), in_flight, "{sink}");
     assert_eq!(field(sink, "delivered_total"), 3000, "{sink}");
+}
+
+#[test]
+fn sighup_restarts_a_source_that_failed_to_start() {
+    let dir = test_dir();
+    let d = dir.path();
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let config = base(d, 1000, 0, "k1", "").replace(
+        "a1.sources.r1.port = 0",
+        &format!("a1.sources.r1.port = {port}"),
+    );
+    let mut agent = Agent::start(d, "a1", &config, &reload_args());
+    agent.wait_for_log(&["Source failed", "source=r1"]);
+    drop(taken);
+    agent.signal("HUP");
+    agent.wait_for_log(&["Applying config change", "stopping_sources=[\"r1\"]"]);
+    assert_eq!(agent.wait_for_port("r1"), port);
+    send_all(port, "second-chance", 10);
+    wait_until("delivered", DEADLINE, || {
+        output_lines(&d.join("out1")).len() == 10
+    });
+    // The failure at start still shows in the exit status.
+    assert_eq!(agent.terminate().code(), Some(1), "{}", agent.log());
 }

@@ -47,6 +47,13 @@ pub struct RunningSource {
     flusher: Option<(SourceContext, JoinHandle<()>)>,
 }
 
+impl RunningSource {
+    /// Whether its task has ended (it failed, or finished on its own like `seq`).
+    pub fn has_ended(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
 /// A sink as a runner drives it (for reports and monitoring).
 pub struct SinkInfo {
     /// The sink's name.

@@ -15,7 +15,8 @@
 //! 4. new channels, sink runners and sources start.
 //!
 //! A component compares equal when its type and every key's value are the same (line numbers
-//! do not matter); a source or sink also restarts when a channel it uses is replaced. Flume
+//! do not matter); a source or sink also restarts when a channel it uses is replaced, and a
+//! source whose task ended (it failed to bind, say) restarts on any reload, SIGHUP included. Flume
 //! itself stops and restarts every component on any change, keeping only its channel objects.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -154,6 +155,7 @@ impl Reloader {
         }
         let deadline = Instant::now() + options.shutdown_timeout;
         pipeline.stop_sources(&plan.retire_sources, deadline).await;
+        let deadline = Instant::now() + options.shutdown_timeout;
         pipeline.stop_runners(&plan.retire_runners, deadline).await;
 
         let replaced: BTreeSet<&str> = topology.channels.iter().map(|c| c.name.as_str()).collect();
@@ -285,7 +287,8 @@ fn plan(
             let same = source_spec(old, name)
                 .zip(source_spec(new, name))
                 .is_some_and(|(a, b)| same_source(a, b));
-            !(same && uses_kept(&s.channels))
+            // A source that ended (a port in use at start) is restarted by any reload.
+            !(same && uses_kept(&s.channels) && !s.has_ended())
         })
         .map(|(name, _)| name.clone())
         .collect();

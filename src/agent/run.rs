@@ -192,7 +192,7 @@ pub(super) fn report_channel_end(
     let left = c.channel.lost_on_stop().min(pending);
     let kept = pending - left;
     if kept > 0 {
-        tracing::info!(channel = %c.name, events = kept, %why, "Channel closed; its undelivered events are kept on disk for the next start.");
+        tracing::info!(channel = %c.name, events = kept, %why, "Channel closed; its undelivered events stay in its directories, replayed by the next channel that opens them.");
     }
     if left > 0 {
         tracing::error!(channel = %c.name, events = left, %why, timeout_secs = options.shutdown_timeout.as_secs_f64(), "Events left in a non-durable channel that is closing are lost: its sinks did not drain it in time.");
