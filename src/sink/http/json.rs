@@ -4,8 +4,8 @@
 //! JSON strings hold text, so a body that is not valid UTF-8 cannot be carried as is. Such a
 //! body is sent base64-encoded (standard alphabet, padded) and the event gets the header
 //! [`BODY_ENCODING_HEADER`]` = base64`, replacing any value it had: nothing is lost, the batch
-//! is never stuck, and a receiver can restore the bytes. A receiver that ignores the header
-//! (Flume's or Flumen's `http` source today) keeps the base64 text as the body, marked. A UTF-8
+//! is never stuck, and a receiver can restore the bytes: Flumen's `http` source does. A receiver
+//! that ignores the header (Flume's `http` source) keeps the base64 text as the body, marked. A UTF-8
 //! body is always sent as text, with its headers untouched.
 
 use base64::Engine;

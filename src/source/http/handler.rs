@@ -12,6 +12,11 @@
 //!   headers are the query parameters; `handler.mandatoryParameters` (comma-separated) must all
 //!   be present.
 //!
+//! A Flumen extension: an event whose headers say `flumen.bodyEncoding: base64` (what Flumen's
+//! `http` sink sends for a body that is not UTF-8) has its body decoded from base64 and the
+//! header removed, so bytes cross an http sink → http source hop unchanged; a body that is not
+//! valid base64 under that header rejects the request (400) naming the event.
+//!
 //! JSON details, as Flume's Gson reading does: a missing or `null` `headers`/`body` gives no
 //! headers / an empty body; other members of an event object are ignored; numbers and
 //! booleans as header values or bodies become their text; a header key repeated within one
@@ -19,10 +24,12 @@
 
 use std::fmt;
 
+use base64::Engine;
 use bytes::Bytes;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::event::{Event, Headers};
+use crate::sink::http::json::{BASE64, BODY_ENCODING_HEADER};
 
 /// Why a request body could not be turned into events.
 #[derive(Debug, thiserror::Error)]
@@ -122,11 +129,28 @@ fn decode_json(content_type: Option<&str>, body: &[u8]) -> Result<Vec<Event>, De
     }
     let batch: JsonBatch = serde_json::from_slice(utf8)
         .map_err(|e| DecodeError::BadRequest(format!("invalid JSON event batch: {e}")))?;
-    Ok(batch
+    batch
         .0
         .into_iter()
-        .map(|(headers, body)| Event::with_headers(headers, encode(charset, body)))
-        .collect())
+        .enumerate()
+        .map(|(i, (mut headers, body))| {
+            if headers
+                .get(BODY_ENCODING_HEADER)
+                .is_some_and(|v| v.as_str() == BASE64)
+            {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(body.as_bytes())
+                    .map_err(|e| {
+                        DecodeError::BadRequest(format!(
+                            "event {i}: `{BODY_ENCODING_HEADER}: {BASE64}` but the body is not base64: {e}"
+                        ))
+                    })?;
+                headers.remove(BODY_ENCODING_HEADER);
+                return Ok(Event::with_headers(headers, bytes));
+            }
+            Ok(Event::with_headers(headers, encode(charset, body)))
+        })
+        .collect()
 }
 
 fn utf16_to_string(body: &[u8]) -> Result<String, DecodeError> {
@@ -419,6 +443,27 @@ mod tests {
         assert_eq!(&events[0].body[..], "hé \"q\" ☃".as_bytes());
         assert!(events[1].headers.is_empty());
         assert!(events[2].body.is_empty());
+    }
+
+    #[test]
+    fn bodies_the_http_sink_base64_encoded_come_back_as_bytes() {
+        let mut headers = Headers::default();
+        headers.insert("k".into(), "v".into());
+        let binary = Event::with_headers(headers, vec![0u8, 0xff, 0xfe, b'a']);
+        let text = Event::new("plain");
+        let mut wire = Vec::new();
+        let encoded = crate::sink::http::json::encode_batch(&[binary, text], &mut wire);
+        assert_eq!(encoded, 1);
+        let events = json(None, &wire).expect("the sink's batch");
+        assert_eq!(&events[0].body[..], &[0u8, 0xff, 0xfe, b'a']);
+        assert_eq!(events[0].headers.get("k").map(|v| v.as_str()), Some("v"));
+        assert!(!events[0].headers.contains_key(BODY_ENCODING_HEADER));
+        assert_eq!(&events[1].body[..], b"plain");
+        let bad = br#"[{"headers":{"flumen.bodyEncoding":"base64"},"body":"not base64!"}]"#;
+        match json(None, bad) {
+            Err(DecodeError::BadRequest(m)) => assert!(m.contains("event 0"), "{m}"),
+            other => panic!("expected a bad request, got {other:?}"),
+        }
     }
 
     #[test]
