@@ -154,6 +154,15 @@ fn load_given(args: &ConfigArgs) -> Result<LoadedAgent> {
 
 fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
     init_logging(&args.config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    // Take SIGHUP first: its default action would end the agent while it loads.
+    let hangup = {
+        let _entered = runtime.enter();
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    };
     let feed = feed(&args.config);
     let read = match &feed {
         Some(feed) => read_config(feed)?,
@@ -180,9 +189,13 @@ fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
         tracing::error!(agent = %name, "Agent has nothing to run.");
         return Ok(ExitCode::from(EXIT_CONFIG));
     };
-    let options = RunOptions {
-        shutdown_timeout: Duration::from_secs_f64(args.shutdown_timeout.max(0.0)),
+    // Clamped to a day: `inf` or 1e20 would overflow a deadline.
+    let Ok(shutdown_timeout) =
+        Duration::try_from_secs_f64(args.shutdown_timeout.clamp(0.0, 86_400.0))
+    else {
+        bail!("--shutdown-timeout must be a number of seconds");
     };
+    let options = RunOptions { shutdown_timeout };
     let monitoring = match flumen::monitor::address(
         args.metrics_addr.as_deref(),
         &args.config.system_properties(),
@@ -231,11 +244,10 @@ fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
                 tracing::error!(address = %addr, %error, "Cannot serve monitoring; running without it.");
             }
         }
-        let hangups = forward_hangups(reloading.is_some());
+        let hangups = forward_hangups(hangup, reloading.is_some());
         let reload = reloading.map(|feed| {
             let (tx, rx) = tokio::sync::mpsc::channel(1);
             let poll_interval = poll.unwrap_or_else(|| feed.default_poll_interval());
-            tracing::info!(poll_secs = poll_interval.as_secs(), "Watching the config for changes (file events, polling, SIGHUP).");
             let watcher = Watcher {
                 feed,
                 template,
@@ -268,10 +280,12 @@ fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
 
 /// Forwards each SIGHUP to the config watcher when reloading is on; otherwise logs and ignores
 /// it (the default action of SIGHUP would end the agent).
-fn forward_hangups(reloading: bool) -> tokio::sync::mpsc::Receiver<()> {
-    use tokio::signal::unix::{signal, SignalKind};
+fn forward_hangups(
+    hangup: std::io::Result<tokio::signal::unix::Signal>,
+    reloading: bool,
+) -> tokio::sync::mpsc::Receiver<()> {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
-    match signal(SignalKind::hangup()) {
+    match hangup {
         Ok(mut hup) => {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {

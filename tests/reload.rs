@@ -118,6 +118,17 @@ fn monitoring_port(agent: &Agent) -> u16 {
         .unwrap_or_else(|| panic!("no port in: {line}"))
 }
 
+/// `ChannelSize` of `channel` from `/metrics`.
+fn channel_size(mport: u16, channel: &str) -> u64 {
+    let (status, body) = http_request(mport, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200, "{body}");
+    let m: serde_json::Value = serde_json::from_str(&body).expect("metrics JSON");
+    m[format!("CHANNEL.{channel}")]["ChannelSize"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no ChannelSize of {channel} in {m}"))
+}
+
 fn count(log: &str, needles: &[&str]) -> usize {
     log.lines()
         .filter(|l| needles.iter().all(|n| l.contains(n)))
@@ -129,19 +140,22 @@ fn a_reload_under_load_loses_nothing_and_keeps_the_unchanged_source() {
     const TOTAL: usize = 100_000;
     let dir = test_dir();
     let d = dir.path();
+    // k1 drains 20,000 events/s while 25,000/s arrive: c1 holds events when it is resized.
     let mut agent = Agent::start(
         d,
         "a1",
-        &base(d, 1000, 0, "k1", ""),
+        &base(d, 1000, 0, "k1", "a1.sinks.k1.maxEventsPerSecond = 20000\n"),
         &[&reload_args()[..], &["--metrics-addr", "127.0.0.1:0"]].concat(),
     );
     let port = agent.wait_for_port("r1");
     let mport = monitoring_port(&agent);
+    agent.wait_for_log(&["Watching the config"]);
     let acked = Arc::new(AtomicUsize::new(0));
     let flow = stream_lines(port, TOTAL, acked.clone());
     wait_until("a third of the events acknowledged", DEADLINE, || {
         acked.load(Ordering::SeqCst) >= TOTAL / 3
     });
+    assert_ne!(channel_size(mport, "c1"), 0, "c1 holds events when resized");
     // Roll k1 every second, add k2 on the same channel, grow the channel.
     replace_config(d, &base(d, 5000, 1, "k1 k2", &file_roll_k2(d)));
     agent.wait_for_log(&["Config change applied"]);
@@ -254,10 +268,18 @@ a1.sinks.k2.maxEventsPerSecond = 2000
 ",
         d.join("out2").display()
     );
-    let mut agent = Agent::start(d, "a1", &two_lanes(d, &k2), &reload_args());
+    let mut agent = Agent::start(
+        d,
+        "a1",
+        &two_lanes(d, &k2),
+        &[&reload_args()[..], &["--metrics-addr", "127.0.0.1:0"]].concat(),
+    );
     let p2 = agent.wait_for_port("r2");
     let p1 = agent.port_of("r1");
+    let mport = monitoring_port(&agent);
+    agent.wait_for_log(&["Watching the config"]);
     send_all(p2, "lane2", 6000);
+    assert_ne!(channel_size(mport, "c2"), 0, "c2 is not empty when removed");
     replace_config(d, &base(d, 1000, 0, "k1", ""));
     agent.wait_for_log(&["Config change applied"]);
     let lane2 = output_lines(&d.join("out2"));
@@ -295,6 +317,7 @@ a1.sinks.k2.connectTimeout = 200
         &["--poll-interval", "3600", "--shutdown-timeout", "1"],
     );
     let p2 = agent.wait_for_port("r2");
+    agent.wait_for_log(&["Watching the config"]);
     send_all(p2, "lane2", 50);
     replace_config(d, &base(d, 1000, 0, "k1", ""));
     let lost = agent.wait_for_log(&["channel=c2", "are lost"]);
@@ -310,6 +333,7 @@ fn an_invalid_edit_keeps_the_old_pipeline_and_names_the_problem() {
     let d = dir.path();
     let mut agent = Agent::start(d, "a1", &base(d, 1000, 0, "k1", ""), &reload_args());
     let port = agent.wait_for_port("r1");
+    agent.wait_for_log(&["Watching the config"]);
     send_all(port, "before", 10);
     let bad = base(d, 1000, 0, "k1", "").replace(
         "a1.channels.c1.capacity = 1000",
@@ -345,6 +369,7 @@ fn sighup_reloads_and_no_reload_conf_turns_reloading_off() {
     let d = dir.path();
     let mut agent = Agent::start(d, "a1", &base(d, 1000, 0, "k1", ""), &reload_args());
     agent.wait_for_port("r1");
+    agent.wait_for_log(&["Watching the config"]);
     agent.signal("HUP");
     agent.wait_for_log(&["Config reloaded: no component changed"]);
     assert!(agent.is_running());
@@ -390,6 +415,7 @@ fn a_configmap_symlink_swap_is_seen_within_a_second() {
         .args(reload_args());
     let mut agent = Agent::spawn(cmd, d);
     agent.wait_for_port("r1");
+    agent.wait_for_log(&["Watching the config"]);
     // The kubelet's swap: a new directory, a new `..data` link renamed over the old one.
     std::fs::create_dir_all(conf.join("..v2")).unwrap();
     std::fs::write(
@@ -455,6 +481,7 @@ fn a_config_url_is_polled() {
     ]);
     let mut agent = Agent::spawn(cmd, d);
     let p1 = agent.wait_for_port("r1");
+    agent.wait_for_log(&["Watching the config"]);
     *body.lock().unwrap() = base(d, 1000, 0, "k1 k2", &file_roll_k2(d));
     agent.wait_for_log(&["Config change applied"]);
     agent.wait_for_log(&["Sink started", "sink=k2"]);
@@ -494,6 +521,7 @@ fn a_replaced_file_channel_keeps_its_events_for_its_replacement() {
         &["--poll-interval", "3600", "--shutdown-timeout", "1"],
     );
     let port = agent.wait_for_port("r1");
+    agent.wait_for_log(&["Watching the config"]);
     send_all(port, "durable", 50);
     // Another checkpoint interval replaces the channel; k1 now writes files.
     let roll = format!(
@@ -509,14 +537,36 @@ fn a_replaced_file_channel_keeps_its_events_for_its_replacement() {
         DEADLINE,
         || output_lines(&d.join("out1")).len() == 50,
     );
-    let mut lines = output_lines(&d.join("out1"));
+    let mut lines: Vec<String> = output_lines(&d.join("out1"))
+        .into_iter()
+        .filter(|l| l.starts_with("durable-"))
+        .collect();
     lines.sort_by_key(|l| l[8..].parse::<u32>().unwrap_or(u32::MAX));
     let expected: Vec<String> = (0..50).map(|i| format!("durable-{i}")).collect();
     assert_eq!(lines, expected);
-    // The channel changed, so its source restarted on a new port; it still works.
+    // The channel changed, so its source restarted (on a new port); it works.
     let line = agent.wait_for_log(&["Applying config change"]);
     assert!(line.contains("stopping_sources=[\"r1\"]"), "{line}");
     assert_eq!(count(&agent.log(), &["Source starting", "source=r1"]), 2);
+    let listening: Vec<u16> = agent
+        .log()
+        .lines()
+        .filter(|l| l.contains("listening") && l.contains("source=r1"))
+        .filter_map(|l| l.split("address=").nth(1))
+        .filter_map(|a| {
+            a.split_whitespace()
+                .next()?
+                .rsplit(':')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(listening.len(), 2, "{}", agent.log());
+    send_all(listening[1], "after", 5);
+    wait_until("the restarted source delivers", DEADLINE, || {
+        output_lines(&d.join("out1")).len() == 55
+    });
     assert!(agent.terminate().success(), "{}", agent.log());
 }
 
@@ -546,13 +596,20 @@ fn the_shutdown_reports_what_each_component_had_in_flight_and_drained() {
         in_flight > 0,
         "the slow sink left events in flight: {channel}"
     );
-    assert_eq!(field(channel, "drained"), in_flight, "{channel}");
+    // The figures are read while k1 drains: they may differ by the batch in hand (100).
+    assert!(
+        field(channel, "drained").abs_diff(in_flight) <= 100,
+        "{channel}"
+    );
     assert_eq!(field(channel, "left"), 0, "{channel}");
     let sink = log
         .lines()
         .find(|l| l.contains("Shutdown report: sink.") && l.contains("sink=k1"))
         .unwrap_or_else(|| panic!("no sink report in:\n{log}"));
-    assert_eq!(field(sink, "drained_during_shutdown"), in_flight, "{sink}");
+    assert!(
+        field(sink, "drained_during_shutdown").abs_diff(in_flight) <= 100,
+        "{sink}"
+    );
     assert_eq!(field(sink, "delivered_total"), 3000, "{sink}");
 }
 
@@ -578,4 +635,118 @@ fn sighup_restarts_a_source_that_failed_to_start() {
     });
     // The failure at start still shows in the exit status.
     assert_eq!(agent.terminate().code(), Some(1), "{}", agent.log());
+}
+
+#[test]
+fn limits_are_checked_against_the_new_config_not_the_running_channel() {
+    let dir = test_dir();
+    let d = dir.path();
+    let mut agent = Agent::start(d, "a1", &base(d, 1000, 0, "k1", ""), &reload_args());
+    let port = agent.wait_for_port("r1");
+    agent.wait_for_log(&["Watching the config"]);
+    // One edit raises the channel's transactionCapacity and the sink's batch past the old one.
+    let grown = base(d, 1000, 0, "k1", "")
+        .replace(
+            "a1.channels.c1.transactionCapacity = 100",
+            "a1.channels.c1.transactionCapacity = 500",
+        )
+        .replace(
+            "a1.sinks.k1.sink.batchSize = 100",
+            "a1.sinks.k1.sink.batchSize = 400",
+        );
+    replace_config(d, &grown);
+    agent.wait_for_log(&["Channel resized in place", "transactionCapacity=500"]);
+    agent.wait_for_log(&["Config change applied"]);
+    // Shrinking it below the sink's batch is refused, as it would be at start-up.
+    let shrunk = grown.replace(
+        "a1.channels.c1.transactionCapacity = 500",
+        "a1.channels.c1.transactionCapacity = 50",
+    );
+    replace_config(d, &shrunk);
+    agent.wait_for_log(&["Config change refused"]);
+    assert_eq!(count(&agent.log(), &["Channel resized in place"]), 1);
+    send_all(port, "limits", 20);
+    wait_until("delivered", DEADLINE, || {
+        output_lines(&d.join("out1")).len() == 20
+    });
+    assert!(agent.terminate().success(), "{}", agent.log());
+}
+
+#[test]
+fn a_memory_channel_replaced_by_a_file_channel_hands_over_what_it_holds() {
+    let dir = test_dir();
+    let d = dir.path();
+    let dead = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead_port = dead.local_addr().expect("addr").port();
+    drop(dead);
+    let memory_dead_sink = base(d, 1000, 0, "k1", "").replace(
+        "a1.sinks.k1.type = file_roll",
+        &format!("a1.sinks.k1.type = http\na1.sinks.k1.endpoint = http://127.0.0.1:{dead_port}/"),
+    );
+    let mut agent = Agent::start(
+        d,
+        "a1",
+        &memory_dead_sink,
+        &["--poll-interval", "3600", "--shutdown-timeout", "1"],
+    );
+    let port = agent.wait_for_port("r1");
+    agent.wait_for_log(&["Watching the config"]);
+    send_all(port, "handover", 50);
+    // c1 becomes a file channel (with a smaller capacity) and k1 writes files.
+    let file = base(d, 1000, 0, "k1", "")
+        .replace(
+            "a1.channels.c1.type = memory\na1.channels.c1.capacity = 1000",
+            &format!(
+                "a1.channels.c1.type = file\na1.channels.c1.capacity = 30\n\
+                 a1.channels.c1.checkpointDir = {}\na1.channels.c1.dataDirs = {}\n\
+                 a1.channels.c1.minimumRequiredSpace = 1048576",
+                d.join("ckpt").display(),
+                d.join("data").display()
+            ),
+        )
+        .replace(
+            "a1.channels.c1.transactionCapacity = 100",
+            "a1.channels.c1.transactionCapacity = 10",
+        )
+        .replace(
+            "a1.sinks.k1.sink.batchSize = 100",
+            "a1.sinks.k1.sink.batchSize = 10",
+        );
+    replace_config(d, &file);
+    agent.wait_for_log(&["moved into its replacement", "events=50"]);
+    wait_until("the replacement delivers all 50", DEADLINE, || {
+        output_lines(&d.join("out1")).len() == 50
+    });
+    let mut lines = output_lines(&d.join("out1"));
+    lines.sort();
+    let mut expected: Vec<String> = (0..50).map(|i| format!("handover-{i}")).collect();
+    expected.sort();
+    assert_eq!(lines, expected);
+    assert!(!agent.log().contains("are lost"), "{}", agent.log());
+    assert!(agent.terminate().success(), "{}", agent.log());
+}
+
+#[test]
+fn a_source_that_finished_its_work_is_not_run_again() {
+    let dir = test_dir();
+    let d = dir.path();
+    let config: String = base(d, 1000, 0, "k1", "")
+        .replace(
+            "a1.sources.r1.type = netcat",
+            "a1.sources.r1.type = seq\na1.sources.r1.totalEvents = 10",
+        )
+        .lines()
+        .filter(|l| !l.contains("bind") && !l.contains("port") && !l.contains("max-line"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut agent = Agent::start(d, "a1", &config, &reload_args());
+    agent.wait_for_log(&["Watching the config"]);
+    agent.wait_for_log(&["Source finished", "source=r1"]);
+    agent.signal("HUP");
+    agent.wait_for_log(&["Config reloaded: no component changed"]);
+    wait_until("the ten events", DEADLINE, || {
+        output_lines(&d.join("out1")).len() == 10
+    });
+    assert!(agent.terminate().success(), "{}", agent.log());
+    assert_eq!(output_lines(&d.join("out1")).len(), 10);
 }

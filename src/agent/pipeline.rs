@@ -5,7 +5,9 @@
 //! lone sink) has its own [`RunnerControl`]. A task that ends tells the main loop through
 //! [`SourceEnd`], so a source failing on its own (a port in use) is reported at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -45,12 +47,14 @@ pub struct RunningSource {
     stop: CancellationToken,
     task: JoinHandle<()>,
     flusher: Option<(SourceContext, JoinHandle<()>)>,
+    failed: Arc<AtomicBool>,
 }
 
 impl RunningSource {
-    /// Whether its task has ended (it failed, or finished on its own like `seq`).
-    pub fn has_ended(&self) -> bool {
-        self.task.is_finished()
+    /// Whether it ended with an error (a port in use); a source that finished its work (a
+    /// `seq`, a one-shot `exec`) has not failed.
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
     }
 }
 
@@ -116,16 +120,16 @@ impl Pipeline {
             .map(|c| &c.channel)
     }
 
-    /// Starts `c` and adds it; `false` (logged) when it cannot start.
-    pub async fn start_channel(&mut self, c: ChannelNode) -> bool {
+    /// Starts `c` and adds it; gives it back (the error logged) when it cannot start.
+    pub async fn start_channel(&mut self, c: ChannelNode) -> Result<(), ChannelNode> {
         if let Err(error) = c.channel.start().await {
             tracing::error!(channel = %c.name, %error, "Channel failed to start.");
-            return false;
+            return Err(c);
         }
         c.channel.counters().lifetime.started();
         tracing::info!(channel = %c.name, r#type = %c.type_name, config = %c.channel.describe(), "Channel started.");
         self.channels.push(c);
-        true
+        Ok(())
     }
 
     /// Starts the runners for `sinks` and `groups` (sinks in no group run alone).
@@ -192,8 +196,17 @@ impl Pipeline {
         );
     }
 
-    /// Starts `s` in its own task.
+    /// Starts `s` in its own task, unless a channel it writes to is not running.
     pub async fn start_source(&mut self, s: SourceNode) {
+        if let Some(missing) = s
+            .channels
+            .iter()
+            .chain(&s.error_channel)
+            .find(|c| self.channel(c).is_none())
+        {
+            tracing::error!(source = %s.name, channel = %missing, "Source not started: its channel is not running.");
+            return;
+        }
         let stop = CancellationToken::new();
         let ctx = SourceContext {
             name: s.name.clone(),
@@ -209,6 +222,8 @@ impl Pipeline {
             .map(|every| (ctx.clone(), tokio::spawn(flush_loop(ctx.clone(), every))));
         let ends = self.ends.clone();
         let name = s.name.clone();
+        let failed = Arc::new(AtomicBool::new(false));
+        let failure = failed.clone();
         let running = RunningSource {
             type_name: s.type_name.clone(),
             channels: s.channels.iter().chain(&s.error_channel).cloned().collect(),
@@ -219,6 +234,7 @@ impl Pipeline {
                 let result = s.source.run(ctx.clone()).await;
                 ctx.counters.lifetime.stopped();
                 log_source_totals(&ctx);
+                failure.store(result.is_err(), Ordering::Relaxed);
                 let _ = ends.send(SourceEnd {
                     name: ctx.name.clone(),
                     result,
@@ -226,6 +242,7 @@ impl Pipeline {
                 });
             }),
             flusher,
+            failed,
         };
         self.sources.insert(name, running);
     }
@@ -258,7 +275,25 @@ impl Pipeline {
     }
 
     /// Stops the named runners as `end` says, aborting those still running at `deadline`.
+    /// Runners that read another sink's dead-letter channel stop last, so that nothing
+    /// dead-lettered while the others finish is left behind.
     pub async fn stop_runners(&mut self, names: &[(String, RunnerEnd)], deadline: Instant) {
+        let dead_letter: BTreeSet<&String> = self
+            .runners
+            .values()
+            .flat_map(|r| &r.sinks)
+            .flat_map(|k| k.channels.iter().skip(1))
+            .collect();
+        let (last, first): (Vec<_>, Vec<_>) = names.iter().cloned().partition(|(name, _)| {
+            self.runners
+                .get(name)
+                .is_some_and(|r| r.sinks.iter().any(|k| dead_letter.contains(&k.channels[0])))
+        });
+        self.stop_runners_now(&first, deadline).await;
+        self.stop_runners_now(&last, deadline).await;
+    }
+
+    async fn stop_runners_now(&mut self, names: &[(String, RunnerEnd)], deadline: Instant) {
         let mut stopping = Vec::new();
         for (name, end) in names {
             if let Some(r) = self.runners.remove(name) {
@@ -280,6 +315,8 @@ impl Pipeline {
                 .is_err()
             {
                 r.task.abort();
+                // Cancelling the task drops its open take, which rolls back into the channel.
+                let _ = tokio::time::timeout(ABORT_GRACE, &mut r.task).await;
             }
         }
     }

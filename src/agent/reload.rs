@@ -16,7 +16,7 @@
 //!
 //! A component compares equal when its type and every key's value are the same (line numbers
 //! do not matter); a source or sink also restarts when a channel it uses is replaced, and a
-//! source whose task ended (it failed to bind, say) restarts on any reload, SIGHUP included. Flume
+//! source that failed (to bind, say) restarts on any reload, SIGHUP included. Flume
 //! itself stops and restarts every component on any change, keeping only its channel objects.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,8 +26,8 @@ use tokio::time::Instant;
 
 use super::pipeline::{Pipeline, RunnerEnd};
 use super::run::RunOptions;
-use super::topology::Topology;
-use crate::channel::ChannelRef;
+use super::topology::{ChannelNode, Topology};
+use crate::channel::{ChannelError, ChannelRef};
 use crate::config::{AgentSpec, ComponentSpec, Loaded, Props, SinkGroupSpec, SinkSpec, SourceSpec};
 use crate::event::Event;
 use crate::monitor::{Registry, View};
@@ -51,7 +51,7 @@ pub struct Reloader {
 /// What a reload changes.
 #[derive(Default)]
 struct Plan {
-    resized: Vec<(String, ChannelRef)>,
+    resized: Vec<String>,
     kept_channels: BTreeSet<String>,
     retire_channels: Vec<String>,
     retire_sources: Vec<String>,
@@ -88,22 +88,51 @@ impl Reloader {
         let Some(spec) = refuse_findings(loaded, &reason) else {
             return;
         };
-        let mut resized = Vec::new();
-        let (topology, findings) = {
-            let old = &self.spec;
-            let running = &*pipeline;
-            super::build_with(&spec, &mut |c, built| {
-                adopt(old, running, c, built, &mut resized)
-            })
-        };
-        if !findings.is_empty() || topology.is_none() {
+        // Validate exactly as at start-up: fresh channels, every limit from the new config.
+        let mut fresh = Vec::new();
+        let (checked, findings) = super::build_with(&spec, &mut |c, built| {
+            fresh.push((c.name.clone(), built.clone()));
+            built
+        });
+        if !findings.is_empty() || checked.is_none() {
             for f in &findings {
                 tracing::warn!("{f}");
             }
             tracing::error!(%reason, findings = findings.len(), "Config change refused: the new config has findings (the checks --strict applies). The running pipeline is unchanged.");
             return;
         }
-        let Some(topology) = topology else { return };
+        drop(checked);
+        // Valid: resize in place what can be, so the wiring below sees the new limits.
+        let mut resized = Vec::new();
+        for (name, built) in &fresh {
+            let before = self.spec.channels.iter().find(|c| &c.name == name);
+            let after = spec.channels.iter().find(|c| &c.name == name);
+            let (Some(before), Some(after), Some(running)) =
+                (before, after, pipeline.channel(name))
+            else {
+                continue;
+            };
+            if !same_component(before, after) && running.can_reconfigure(built.as_ref()) {
+                running.reconfigure(built.as_ref());
+                tracing::info!(channel = %name, config = %running.describe(), "Channel resized in place; its events are kept.");
+                resized.push(name.clone());
+            }
+        }
+        drop(fresh);
+        let (topology, findings) = {
+            let old = &self.spec;
+            let running = &*pipeline;
+            super::build_with(&spec, &mut |c, built| {
+                adopt(old, running, &resized, c, built)
+            })
+        };
+        for f in &findings {
+            tracing::warn!("{f}");
+        }
+        let Some(topology) = topology else {
+            tracing::error!(%reason, "Config change not applied: wiring the new config to the running channels failed.");
+            return;
+        };
         let plan = plan(&self.spec, &spec, pipeline, &topology, resized);
         if plan.is_empty() && self.unchanged_additions(pipeline, &topology) {
             tracing::info!(%reason, "Config reloaded: no component changed.");
@@ -141,36 +170,30 @@ impl Reloader {
         let shape = topology.shape();
         tracing::info!(
             %reason,
-            resized = ?plan.resized.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            resized = ?plan.resized,
             stopping_sources = ?plan.retire_sources,
             stopping_sinks = ?plan.retire_runners.iter().map(|(n, _)| n).collect::<Vec<_>>(),
             stopping_channels = ?plan.retire_channels,
             "Applying config change."
         );
-        for (name, replacement) in &plan.resized {
-            if let Some(running) = pipeline.channel(name) {
-                running.reconfigure(replacement.as_ref());
-                tracing::info!(channel = %name, config = %running.describe(), "Channel resized in place; its events are kept.");
-            }
-        }
         let deadline = Instant::now() + options.shutdown_timeout;
         pipeline.stop_sources(&plan.retire_sources, deadline).await;
         let deadline = Instant::now() + options.shutdown_timeout;
         pipeline.stop_runners(&plan.retire_runners, deadline).await;
 
+        // Channels going away close now (a replacement may need their directories), except a
+        // replaced one whose close would lose events: it stays open until they have moved.
         let replaced: BTreeSet<&str> = topology.channels.iter().map(|c| c.name.as_str()).collect();
-        let mut leftovers: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+        let mut moving = Vec::new();
         for name in &plan.retire_channels {
             let Some(node) = pipeline.remove_channel(name) else {
                 continue;
             };
-            let ch = &node.channel;
-            if replaced.contains(name.as_str()) && !ch.is_durable() && ch.pending() > 0 {
-                leftovers.insert(name.clone(), take_all(ch).await);
+            if replaced.contains(name.as_str()) && node.channel.lost_on_stop() > 0 {
+                moving.push(node);
+            } else {
+                close_channel(node, options).await;
             }
-            super::run::report_channel_end(&node, "removed by a reload", options);
-            ch.stop().await;
-            ch.counters().lifetime.stopped();
         }
 
         let Topology {
@@ -180,16 +203,23 @@ impl Reloader {
             groups,
             ..
         } = topology;
+        let mut failed = Vec::new();
         for c in channels {
             if plan.kept_channels.contains(&c.name) {
                 continue;
             }
             let name = c.name.clone();
-            let channel = c.channel.clone();
-            let started = pipeline.start_channel(c).await;
-            if let Some(events) = leftovers.remove(&name) {
-                move_into(&name, events, started.then_some(&channel)).await;
+            let Err(c) = pipeline.start_channel(c).await else {
+                continue;
+            };
+            // It may need what the old channel holds open: close that one and try again.
+            if let Some(i) = moving.iter().position(|m| m.name == name) {
+                close_channel(moving.remove(i), options).await;
+                if pipeline.start_channel(c).await.is_ok() {
+                    continue;
+                }
             }
+            failed.push(name);
         }
         let new_groups: Vec<_> = groups
             .into_iter()
@@ -206,13 +236,24 @@ impl Reloader {
                 pipeline.start_source(s).await;
             }
         }
+        let deadline = Instant::now() + options.shutdown_timeout;
+        for old in moving {
+            if let Some(new) = pipeline.channel(&old.name).cloned() {
+                move_leftovers(&old, &new, deadline).await;
+            }
+            close_channel(old, options).await;
+        }
         if let Some(registry) = &self.registry {
             registry.set(View {
                 components: pipeline.components(),
                 shape,
             });
         }
-        tracing::info!(%reason, "Config change applied.");
+        if failed.is_empty() {
+            tracing::info!(%reason, "Config change applied.");
+        } else {
+            tracing::error!(%reason, failed = ?failed, "Config change applied except for components that failed to start (logged above); what uses them does not run. Fix the cause and send SIGHUP to start them.");
+        }
     }
 }
 
@@ -230,14 +271,14 @@ fn refuse_findings(loaded: Loaded, reason: &str) -> Option<AgentSpec> {
     None
 }
 
-/// The build hook: keep a running channel whose config is unchanged, or that can take the new
-/// config in place (recorded in `resized`, applied only once the whole reload validates).
+/// The wiring hook: use the running channel when its config is unchanged or it was resized
+/// in place; the new one otherwise.
 fn adopt(
     old: &AgentSpec,
     running: &Pipeline,
+    resized: &[String],
     spec: &ComponentSpec,
     built: ChannelRef,
-    resized: &mut Vec<(String, ChannelRef)>,
 ) -> ChannelRef {
     let (Some(before), Some(current)) = (
         old.channels.iter().find(|c| c.name == spec.name),
@@ -245,11 +286,7 @@ fn adopt(
     ) else {
         return built;
     };
-    if same_component(before, spec) {
-        return current.clone();
-    }
-    if before.type_.value == spec.type_.value && current.can_reconfigure(built.as_ref()) {
-        resized.push((spec.name.clone(), built));
+    if same_component(before, spec) || resized.contains(&spec.name) {
         return current.clone();
     }
     built
@@ -260,7 +297,7 @@ fn plan(
     new: &AgentSpec,
     pipeline: &Pipeline,
     topology: &Topology,
-    resized: Vec<(String, ChannelRef)>,
+    resized: Vec<String>,
 ) -> Plan {
     let kept_channels: BTreeSet<String> = topology
         .channels
@@ -287,8 +324,8 @@ fn plan(
             let same = source_spec(old, name)
                 .zip(source_spec(new, name))
                 .is_some_and(|(a, b)| same_source(a, b));
-            // A source that ended (a port in use at start) is restarted by any reload.
-            !(same && uses_kept(&s.channels) && !s.has_ended())
+            // A source that failed (a port in use at start) is restarted by any reload.
+            !(same && uses_kept(&s.channels) && !s.has_failed())
         })
         .map(|(name, _)| name.clone())
         .collect();
@@ -408,39 +445,48 @@ fn same_source(a: &SourceSpec, b: &SourceSpec) -> bool {
     a.channels == b.channels && same_component(&a.component, &b.component)
 }
 
-/// Takes every event out of a channel that is going away (committing the takes).
-async fn take_all(ch: &ChannelRef) -> Vec<Event> {
-    let mut out = Vec::new();
-    loop {
-        let take = match ch.take(ch.transaction_capacity()).await {
-            Ok(t) if !t.is_empty() => t,
-            _ => return out,
-        };
-        out.extend(take.events().iter().cloned());
-        if take.commit().await.is_err() {
-            return out;
-        }
-    }
+/// Stops a channel that is going away, reporting what it leaves.
+async fn close_channel(node: ChannelNode, options: &RunOptions) {
+    super::run::report_channel_end(&node, "removed by a reload", options);
+    node.channel.stop().await;
+    node.channel.counters().lifetime.stopped();
 }
 
-/// Puts a replaced channel's leftovers into its replacement; what does not fit is reported.
-async fn move_into(name: &str, events: Vec<Event>, into: Option<&ChannelRef>) {
-    let total = events.len();
+/// Moves what a replaced channel would lose on close into its replacement, one transaction
+/// at a time (each take commits only once its put succeeded), while the new sinks drain the
+/// replacement; gives up at `deadline`, leaving the rest to be reported.
+async fn move_leftovers(old: &ChannelNode, new: &ChannelRef, deadline: Instant) {
+    let batch = old
+        .channel
+        .transaction_capacity()
+        .min(new.transaction_capacity());
     let mut moved = 0;
-    if let Some(ch) = into {
-        let mut rest = events.into_iter().peekable();
-        while rest.peek().is_some() {
-            let batch: Vec<Event> = rest.by_ref().take(ch.transaction_capacity()).collect();
-            let n = batch.len();
-            if ch.put(batch).await.is_err() {
+    while old.channel.lost_on_stop() > 0 && Instant::now() < deadline {
+        let take = match old.channel.take(batch).await {
+            Ok(t) if !t.is_empty() => t,
+            _ => break,
+        };
+        let events: Vec<Event> = take.events().to_vec();
+        let n = events.len();
+        match tokio::time::timeout_at(deadline, new.put(events)).await {
+            Ok(Ok(())) => {
+                if take.commit().await.is_err() {
+                    break;
+                }
+                moved += n;
+            }
+            Ok(Err(ChannelError::Full { .. } | ChannelError::Unavailable { .. })) => {
+                take.rollback()
+            }
+            Ok(Err(error)) => {
+                take.rollback();
+                tracing::warn!(channel = %old.name, %error, "Moving events into the replacement failed.");
                 break;
             }
-            moved += n;
+            Err(_) => take.rollback(),
         }
     }
-    if moved == total {
-        tracing::info!(channel = %name, events = moved, "Events of the replaced channel moved into its replacement.");
-    } else {
-        tracing::error!(channel = %name, moved, lost = total - moved, "Events of the replaced channel did not fit into its replacement and are lost.");
+    if moved > 0 {
+        tracing::info!(channel = %old.name, events = moved, "Events of the replaced channel moved into its replacement.");
     }
 }

@@ -71,7 +71,7 @@ pub async fn run_with(
     let mut pipeline = Pipeline::new(&agent, ends_tx);
     for c in channels {
         let name = c.name.clone();
-        if !pipeline.start_channel(c).await {
+        if pipeline.start_channel(c).await.is_err() {
             outcome.failed.push(name);
         }
     }

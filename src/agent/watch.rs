@@ -212,6 +212,7 @@ impl Watcher {
         .ok();
         let mut watched = BTreeSet::new();
         self.watch_dirs(fs.as_mut(), &mut watched);
+        tracing::info!(dirs = ?watched, poll_secs = self.poll_interval.as_secs_f64(), "Watching the config for changes (file events, polling, SIGHUP).");
 
         let mut tick = tokio::time::interval(self.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

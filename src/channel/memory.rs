@@ -222,7 +222,11 @@ impl MemoryChannel {
     /// against the new limits.
     pub fn resize(&self, config: &MemoryChannelConfig) {
         let inner = &self.inner;
-        inner.limits.set(config);
+        {
+            // Under the state lock, so a put that re-reads the limits under it sees one set.
+            let _state = inner.lock();
+            inner.limits.set(config);
+        }
         inner.counters.capacity.set(config.capacity as i64);
         *inner.config.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
         inner.space.notify_waiters();
@@ -323,25 +327,30 @@ impl Channel for MemoryChannel {
         }
         let bytes: u64 = events.iter().map(|e| e.body_len() as u64).sum();
         let limits = &inner.limits;
-        if n > limits.transaction_capacity() {
-            return Err(ChannelError::BatchTooLarge {
-                channel: inner.name.clone(),
-                size: n,
-                capacity: limits.transaction_capacity(),
-            });
-        }
-        if n > limits.capacity() || bytes > limits.byte_limit() {
-            let reason = if n > limits.capacity() {
-                "capacity"
-            } else {
-                "byteCapacity"
-            };
-            return Err(ChannelError::NeverFits {
-                channel: inner.name.clone(),
-                size: n,
-                bytes: bytes as usize,
-                reason,
-            });
+        if n > limits.transaction_capacity() || n > limits.capacity() || bytes > limits.byte_limit()
+        {
+            // Rare: decide under the state lock, where a resize writes the limits together.
+            let _state = inner.lock();
+            if n > limits.transaction_capacity() {
+                return Err(ChannelError::BatchTooLarge {
+                    channel: inner.name.clone(),
+                    size: n,
+                    capacity: limits.transaction_capacity(),
+                });
+            }
+            if n > limits.capacity() || bytes > limits.byte_limit() {
+                let reason = if n > limits.capacity() {
+                    "capacity"
+                } else {
+                    "byteCapacity"
+                };
+                return Err(ChannelError::NeverFits {
+                    channel: inner.name.clone(),
+                    size: n,
+                    bytes: bytes as usize,
+                    reason,
+                });
+            }
         }
         let deadline = Instant::now() + Duration::from_millis(limits.keep_alive_ms.load(Relaxed));
         let mut events = events;
