@@ -72,6 +72,11 @@ enum Mode {
         /// Concurrent taker tasks (as several sinks on one channel).
         #[arg(long, default_value_t = 1)]
         takers: usize,
+        /// Commits each taker keeps in flight: 0 commits in line (take, commit, take, ...);
+        /// N > 0 lets batch k's commit run while later batches are taken, awaiting the oldest
+        /// commit once N are running.
+        #[arg(long, default_value_t = 0)]
+        pipelined: usize,
     },
     /// Fill with N events, print `filled`, wait for SIGKILL.
     Fill {
@@ -118,7 +123,8 @@ fn main() -> Result<()> {
             batch,
             putters,
             takers,
-        } => rt.block_on(throughput(&dir, events, batch, putters, takers)),
+            pipelined,
+        } => rt.block_on(throughput(&dir, events, batch, putters, takers, pipelined)),
         Mode::Fill {
             dir,
             events,
@@ -272,7 +278,12 @@ async fn take_all(
     total: usize,
     batch_size: usize,
     taken: Arc<AtomicUsize>,
+    pipelined: usize,
 ) -> Result<TakerReport> {
+    let mut committing: std::collections::VecDeque<(
+        tokio::task::JoinHandle<Result<(), ChannelError>>,
+        usize,
+    )> = std::collections::VecDeque::new();
     let mut r = TakerReport {
         taken: 0,
         body_bytes: 0,
@@ -285,6 +296,10 @@ async fn take_all(
         let take = ch.take(batch_size).await?;
         r.take_s += t.elapsed().as_secs_f64();
         if take.is_empty() {
+            if let Some((task, n)) = committing.pop_front() {
+                settle(task, n, &mut r, &taken).await?;
+                continue;
+            }
             ch.wait_for_events(Duration::from_millis(5)).await;
             continue;
         }
@@ -295,14 +310,42 @@ async fn take_all(
         }
         let n = take.len();
         let t = Instant::now();
-        take.commit().await?;
+        if pipelined > 0 {
+            if committing.len() >= pipelined {
+                if let Some((task, n)) = committing.pop_front() {
+                    settle(task, n, &mut r, &taken).await?;
+                }
+            }
+            committing.push_back((tokio::spawn(take.commit()), n));
+        } else {
+            take.commit().await?;
+            count(n, &mut r, &taken);
+        }
         r.commit_s += t.elapsed().as_secs_f64();
-        r.taken += n;
-        r.body_bytes += n * BODY;
-        r.takes += 1;
-        taken.fetch_add(n, Ordering::Relaxed);
+    }
+    while let Some((task, n)) = committing.pop_front() {
+        settle(task, n, &mut r, &taken).await?;
     }
     Ok(r)
+}
+
+/// Awaits a background commit and counts its events.
+async fn settle(
+    task: tokio::task::JoinHandle<Result<(), ChannelError>>,
+    n: usize,
+    r: &mut TakerReport,
+    taken: &AtomicUsize,
+) -> Result<()> {
+    task.await.context("commit task panicked")??;
+    count(n, r, taken);
+    Ok(())
+}
+
+fn count(n: usize, r: &mut TakerReport, taken: &AtomicUsize) {
+    r.taken += n;
+    r.body_bytes += n * BODY;
+    r.takes += 1;
+    taken.fetch_add(n, Ordering::Relaxed);
 }
 
 /// Runs `takers` takers to the end; their reports summed.
@@ -311,6 +354,7 @@ async fn take_with(
     events: usize,
     batch_size: usize,
     takers: usize,
+    pipelined: usize,
 ) -> Result<TakerReport> {
     let taken = Arc::new(AtomicUsize::new(0));
     let handles: Vec<_> = (0..takers.max(1))
@@ -320,6 +364,7 @@ async fn take_with(
                 events,
                 batch_size,
                 Arc::clone(&taken),
+                pipelined,
             ))
         })
         .collect();
@@ -348,6 +393,7 @@ async fn throughput(
     batch_size: usize,
     putters: usize,
     takers: usize,
+    pipelined: usize,
 ) -> Result<()> {
     let ch = Arc::new(FileChannel::new(
         "c1",
@@ -358,7 +404,7 @@ async fn throughput(
     let handles = spawn_putters(&ch, events, batch_size, putters);
     // Together, so that a failed putter ends the run instead of leaving the takers waiting.
     let (taken, (put_s, full_retries)) = tokio::try_join!(
-        take_with(&ch, events, batch_size, takers),
+        take_with(&ch, events, batch_size, takers, pipelined),
         join_putters(handles)
     )?;
     // The putters are done before the last take, so this is the takers' end.
@@ -374,6 +420,7 @@ async fn throughput(
         "batch": batch_size,
         "putters": putters,
         "takers": takers,
+        "pipelined": pipelined,
         "secs": secs,
         "events_per_s": events as f64 / secs,
         "mb_per_s": taken.body_bytes as f64 / secs / 1e6,
@@ -492,7 +539,7 @@ async fn replay(dir: &Path, events: usize, drain: bool) -> Result<()> {
     });
     if drain {
         let t = Instant::now();
-        let r = take_with(&ch, queued, FILL_BATCH, 1).await?;
+        let r = take_with(&ch, queued, FILL_BATCH, 1, 0).await?;
         let drain_s = t.elapsed().as_secs_f64();
         out["drain_s"] = json!(drain_s);
         out["drain_events_per_s"] = json!(r.taken as f64 / drain_s);

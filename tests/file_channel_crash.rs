@@ -16,7 +16,9 @@ use common::*;
 
 /// How many times the agent is killed with SIGKILL.
 const KILLS: u64 = 20;
-/// The file_roll sink's batch: the most a kill can duplicate on the sink side.
+/// The file_roll sink's batch. A kill can duplicate `COMMITS_IN_FLIGHT + 1` of them on the
+/// sink side: the batches whose commits were in flight and the one delivered before its commit
+/// started.
 const SINK_BATCH: u64 = 100;
 /// The channel's checkpoint interval, in milliseconds.
 const CHECKPOINT_MS: u64 = 500;
@@ -160,7 +162,8 @@ fn kill_9_loop_loses_no_acknowledged_event_and_taken_data_files_are_deleted() {
     );
     let status = agent.terminate();
     assert!(status.success(), "exit {status:?}; log:\n{}", agent.log());
-    let max_duplicates = (KILLS * (SINK_BATCH + 1)).to_string();
+    let in_flight = flumen::sink::slot::COMMITS_IN_FLIGHT as u64 + 1;
+    let max_duplicates = (KILLS * (in_flight * SINK_BATCH + 1)).to_string();
     let (ok, verdict) = run_oracle(&[
         "verify",
         &out.to_string_lossy(),

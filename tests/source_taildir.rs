@@ -162,10 +162,10 @@ fn rotations_and_restarts(kill: bool) -> String {
     assert!(agent.terminate().success());
     let log = agent.log();
     assert!(!log.contains("panicked"), "{log}");
-    // Per kill -9: one source batch committed before its position was written, and one sink
-    // batch written before its take committed.
+    // Per kill -9: one source batch committed before its position was written, and the sink
+    // batches written before their takes committed (those in flight, and the next).
     let bound = if kill {
-        2 * (SOURCE_BATCH + SINK_BATCH)
+        2 * (SOURCE_BATCH + (flumen::sink::slot::COMMITS_IN_FLIGHT + 1) * SINK_BATCH)
     } else {
         0
     };

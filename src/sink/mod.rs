@@ -11,6 +11,8 @@ pub mod null;
 pub mod processor;
 pub mod runner;
 pub mod slot;
+#[cfg(test)]
+mod slot_tests;
 
 use async_trait::async_trait;
 

@@ -6,12 +6,23 @@
 //! dead-lettered: a failed delivery, or a bad event with no `errorChannel` to take it, rolls the
 //! whole take back. Events the chain emits from its periodic flush (aggregate summaries) wait
 //! in `pending` until the sink delivers them.
+//!
+//! On a durable channel a commit waits for an fsync. The slot does not wait for it in line: up
+//! to [`COMMITS_IN_FLIGHT`] commits run while the next batches are taken and delivered (the
+//! channel's group commit then makes them share fsyncs); the oldest is settled (its result
+//! counted, a failure logged) before another starts, and all are settled when the channel is
+//! empty and on `stop`. A failed commit leaves its batch in the channel, delivered again later
+//! (at least once, as with an inline commit). The price: a crash can deliver up to
+//! `COMMITS_IN_FLIGHT + 1` batches again instead of one.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
 
 use super::processor::Outcome;
 use super::Sink;
-use crate::channel::ChannelRef;
+use crate::channel::{ChannelError, ChannelRef, Take};
 use crate::event::Event;
 use crate::interceptor::{dead_letter, BadEvent, Chain};
 use crate::metrics::SinkCounters;
@@ -36,6 +47,19 @@ pub struct Slot {
     /// delivery usually does; an http policy may ask for it after a commit, or not after a
     /// rollback).
     backoff: bool,
+    /// The durable channel's commits of delivered batches, still running, oldest first.
+    committing: VecDeque<Committing>,
+}
+
+/// Commits a slot keeps running on a durable channel. With 4, put+take at batch 1,000 in the
+/// file channel benchmark went from 145 to 199 MB/s (medians; see BENCHMARKS.md).
+pub const COMMITS_IN_FLIGHT: usize = 4;
+
+/// A commit running in the background, with what it will count once it succeeds.
+struct Committing {
+    task: JoinHandle<Result<(), ChannelError>>,
+    events: u64,
+    delivered: u64,
 }
 
 impl Slot {
@@ -64,6 +88,7 @@ impl Slot {
             delivered: 0,
             warnings: RateLimit::new(Duration::from_secs(5)),
             backoff: false,
+            committing: VecDeque::new(),
         }
     }
 
@@ -77,9 +102,10 @@ impl Slot {
         &self.counters
     }
 
-    /// Whether nothing is left to deliver: channel empty, no pending flush output.
+    /// Whether nothing is left to deliver: channel empty, no pending flush output, no commit
+    /// in flight.
     pub fn is_drained(&self) -> bool {
-        self.pending.is_empty() && self.channel.pending() == 0
+        self.pending.is_empty() && self.committing.is_empty() && self.channel.pending() == 0
     }
 
     /// Whether the last attempt asked for a backoff before the next one.
@@ -115,6 +141,9 @@ impl Slot {
         };
         if take.is_empty() {
             self.counters.batch_empty.inc();
+            if !self.settle_commits(0).await {
+                return Outcome::Failed;
+            }
             return Outcome::Empty;
         }
         let n = take.len() as u64;
@@ -157,14 +186,64 @@ impl Slot {
                 }
             }
         }
-        match take.commit().await {
+        self.commit(take, n, delivered).await
+    }
+
+    /// Commits a delivered take: in line on a memory channel; on a durable one in the
+    /// background, once fewer than [`COMMITS_IN_FLIGHT`] are running.
+    async fn commit(&mut self, take: Take, events: u64, delivered: u64) -> Outcome {
+        if !self.channel.is_durable() {
+            let result = take.commit().await;
+            return self.committed(result, events, delivered);
+        }
+        let earlier = self.settle_commits(COMMITS_IN_FLIGHT - 1).await;
+        self.committing.push_back(Committing {
+            task: tokio::spawn(take.commit()),
+            events,
+            delivered,
+        });
+        if earlier {
+            Outcome::Delivered
+        } else {
+            Outcome::Failed
+        }
+    }
+
+    /// Waits for background commits, oldest first, until at most `keep` run, counting each;
+    /// false when one failed.
+    async fn settle_commits(&mut self, keep: usize) -> bool {
+        let mut ok = true;
+        while self.committing.len() > keep {
+            let Some(c) = self.committing.pop_front() else {
+                break;
+            };
+            let result = match c.task.await {
+                Ok(result) => result,
+                Err(error) => Err(ChannelError::Unavailable {
+                    channel: self.channel.name().to_string(),
+                    reason: format!("the commit task ended: {error}"),
+                    events: Vec::new(),
+                }),
+            };
+            ok &= self.committed(result, c.events, c.delivered) == Outcome::Delivered;
+        }
+        ok
+    }
+
+    fn committed(
+        &mut self,
+        result: Result<(), ChannelError>,
+        events: u64,
+        delivered: u64,
+    ) -> Outcome {
+        match result {
             Ok(()) => {
                 self.counters.drain_success.add(delivered);
                 self.delivered += delivered;
                 Outcome::Delivered
             }
             Err(error) => {
-                tracing::error!(sink = %self.name, %error, events = n, "Commit of a delivered batch failed; the batch will be delivered again.");
+                tracing::error!(sink = %self.name, %error, events, "Commit of a delivered batch failed; the batch will be delivered again.");
                 self.backoff = true;
                 Outcome::Failed
             }
@@ -210,6 +289,7 @@ impl Slot {
 
     /// Final flush, last delivery attempt of pending output, and closing the sink.
     pub async fn stop(&mut self) {
+        self.settle_commits(0).await;
         self.flush_chain(true).await;
         if !self.pending.is_empty() && self.deliver_pending().await == Outcome::Failed {
             tracing::error!(sink = %self.name, events = self.pending.len(), "Events emitted by the sink's interceptors could not be delivered before stopping and are lost.");
