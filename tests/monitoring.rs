@@ -37,17 +37,6 @@ a1.sinks.k1.sink.batchSize = 10",
     )
 }
 
-/// The monitoring port, from the start-up log line.
-fn monitoring_port(agent: &Agent) -> u16 {
-    let line = agent.wait_for_log(&["Monitoring listening"]);
-    line.split("address=")
-        .nth(1)
-        .and_then(|a| a.split_whitespace().next())
-        .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in: {line}"))
-}
-
 /// Sends lines one at a time over one connection; returns the replies.
 fn send_acked(port: u16, lines: &[String]) -> Vec<String> {
     let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -87,7 +76,7 @@ fn flume_json_counts_exactly_and_prometheus_parses() {
         &["--metrics-addr", "127.0.0.1:0"],
     );
     let port = agent.wait_for_port("r1");
-    let mport = monitoring_port(&agent);
+    let mport = agent.monitoring_port();
     let lines: Vec<String> = (0..57).map(|i| format!("line {i}")).collect();
     assert!(send_acked(port, &lines).iter().all(|r| r == "OK"));
     let out = dir.join("out");
@@ -173,7 +162,7 @@ fn a_full_channel_and_a_dead_sink_part_attempts_from_successes() {
         &["-Dflume.monitoring.type=http", "-Dflume.monitoring.port=0"],
     );
     let port = agent.wait_for_port("r1");
-    let mport = monitoring_port(&agent);
+    let mport = agent.monitoring_port();
     let lines: Vec<String> = (0..15).map(|i| format!("line {i}")).collect();
     let replies = send_acked(port, &lines);
     assert!(replies[..10].iter().all(|r| r == "OK"), "{replies:?}");

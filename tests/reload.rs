@@ -108,16 +108,6 @@ fn stream_lines(
     vec![writer, acks]
 }
 
-fn monitoring_port(agent: &Agent) -> u16 {
-    let line = agent.wait_for_log(&["Monitoring listening"]);
-    line.split("address=")
-        .nth(1)
-        .and_then(|a| a.split_whitespace().next())
-        .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in: {line}"))
-}
-
 /// `ChannelSize` of `channel` from `/metrics`.
 fn channel_size(mport: u16, channel: &str) -> u64 {
     let (status, body) = http_request(mport, "GET", "/metrics", &[], b"");
@@ -148,7 +138,7 @@ fn a_reload_under_load_loses_nothing_and_keeps_the_unchanged_source() {
         &[&reload_args()[..], &["--metrics-addr", "127.0.0.1:0"]].concat(),
     );
     let port = agent.wait_for_port("r1");
-    let mport = monitoring_port(&agent);
+    let mport = agent.monitoring_port();
     agent.wait_for_log(&["Watching the config"]);
     let acked = Arc::new(AtomicUsize::new(0));
     let flow = stream_lines(port, TOTAL, acked.clone());
@@ -276,7 +266,7 @@ a1.sinks.k2.maxEventsPerSecond = 2000
     );
     let p2 = agent.wait_for_port("r2");
     let p1 = agent.port_of("r1");
-    let mport = monitoring_port(&agent);
+    let mport = agent.monitoring_port();
     agent.wait_for_log(&["Watching the config"]);
     send_all(p2, "lane2", 6000);
     assert_ne!(channel_size(mport, "c2"), 0, "c2 is not empty when removed");

@@ -28,17 +28,6 @@ a1.sinks.k1.channel = c1
 
 const PATH_LINE: &str = "r1 (seq) → c1 (memory) → k1 (null)";
 
-/// The monitoring port, from the start-up log line.
-fn monitoring_port(agent: &Agent) -> u16 {
-    let line = agent.wait_for_log(&["Monitoring listening"]);
-    line.split("address=")
-        .nth(1)
-        .and_then(|a| a.split_whitespace().next())
-        .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in: {line}"))
-}
-
 fn tmux_available() -> bool {
     Command::new("tmux")
         .arg("-V")
@@ -213,7 +202,7 @@ fn top_draws_the_agents_components_in_a_terminal_and_quits_on_q() {
         CONFIG,
         &["--metrics-addr", "127.0.0.1:0", "--shutdown-timeout", "30"],
     );
-    let port = monitoring_port(&agent);
+    let port = agent.monitoring_port();
     let tmux = Tmux::start(dir, &format!("http://127.0.0.1:{port}"));
     tmux.wait_for(&[
         &format!("http://127.0.0.1:{port}"),
@@ -267,7 +256,7 @@ fn top_shows_an_unreachable_agent_as_an_error_and_picks_it_up_when_it_starts() {
         CONFIG,
         &["--metrics-addr", &addr, "--shutdown-timeout", "30"],
     );
-    monitoring_port(&agent);
+    agent.monitoring_port();
     let screen = tmux.wait_for(&["status: ok", "agent a1", PATH_LINE]);
     assert!(!screen.contains("error:"), "{screen}");
     let (status, alternate) = tmux.quit();
@@ -331,7 +320,7 @@ fn top_once_prints_every_component_with_a_real_rate() {
         CONFIG,
         &["--metrics-addr", "127.0.0.1:0", "--shutdown-timeout", "30"],
     );
-    let port = monitoring_port(&agent);
+    let port = agent.monitoring_port();
     let out = Command::new(flumen_bin())
         .args([
             "top",

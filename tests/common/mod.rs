@@ -145,6 +145,17 @@ impl Agent {
             .unwrap_or_else(|| panic!("bad address in {line}"))
     }
 
+    /// The monitoring port (`--metrics-addr 127.0.0.1:0`), from the start-up log line.
+    pub fn monitoring_port(&self) -> u16 {
+        let line = self.wait_for_log(&["Monitoring listening"]);
+        line.split("address=")
+            .nth(1)
+            .and_then(|a| a.split_whitespace().next())
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in: {line}"))
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
