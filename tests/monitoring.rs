@@ -149,9 +149,7 @@ fn a_full_channel_and_a_dead_sink_part_attempts_from_successes() {
     let tmp = test_dir();
     let dir = tmp.path();
     // An http sink to a port nobody listens on: every delivery fails and is rolled back.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead_port = dead.local_addr().unwrap().port();
-    drop(dead);
+    let dead_port = unused_port();
     let sink = format!(
         "a1.sinks.k1.type = http\na1.sinks.k1.endpoint = http://127.0.0.1:{dead_port}/\na1.sinks.k1.batchSize = 10"
     );

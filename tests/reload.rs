@@ -291,9 +291,7 @@ fn a_removed_channel_its_sink_cannot_drain_is_reported() {
     let dir = test_dir();
     let d = dir.path();
     // k2 posts to a port nobody listens on.
-    let dead = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let dead_port = dead.local_addr().expect("addr").port();
-    drop(dead);
+    let dead_port = unused_port();
     let k2 = format!(
         "a1.sinks.k2.type = http
 a1.sinks.k2.endpoint = http://127.0.0.1:{dead_port}/
@@ -486,9 +484,7 @@ fn a_config_url_is_polled() {
 fn a_replaced_file_channel_keeps_its_events_for_its_replacement() {
     let dir = test_dir();
     let d = dir.path();
-    let dead = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let dead_port = dead.local_addr().expect("addr").port();
-    drop(dead);
+    let dead_port = unused_port();
     let config = |interval: u32, sink: &str| {
         netcat_file_channel_config(
             &d.join("ckpt"),
@@ -666,9 +662,7 @@ fn limits_are_checked_against_the_new_config_not_the_running_channel() {
 fn a_memory_channel_replaced_by_a_file_channel_hands_over_what_it_holds() {
     let dir = test_dir();
     let d = dir.path();
-    let dead = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let dead_port = dead.local_addr().expect("addr").port();
-    drop(dead);
+    let dead_port = unused_port();
     let memory_dead_sink = base(d, 1000, 0, "k1", "").replace(
         "a1.sinks.k1.type = file_roll",
         &format!("a1.sinks.k1.type = http\na1.sinks.k1.endpoint = http://127.0.0.1:{dead_port}/"),

@@ -183,12 +183,6 @@ fn row(screen: &str, kind: &str) -> Option<Vec<String>> {
     })
 }
 
-/// A port nobody listens on (for the moment).
-fn unused_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding port 0");
-    listener.local_addr().expect("local address").port()
-}
-
 #[test]
 fn top_draws_the_agents_components_in_a_terminal_and_quits_on_q() {
     if !have_tmux() {

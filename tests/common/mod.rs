@@ -236,6 +236,12 @@ impl Drop for Agent {
     }
 }
 
+/// A port nobody listens on (for the moment): a dead downstream for sinks.
+pub fn unused_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding port 0");
+    listener.local_addr().expect("local address").port()
+}
+
 /// Every regular file under `dir`, recursively (what a file sink wrote).
 pub fn output_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
