@@ -57,6 +57,11 @@ pub struct ConfigArgs {
     /// Refuse to run (exit non-zero) when the config has any finding.
     #[arg(long)]
     pub strict: bool,
+    /// Start what Flumen can run when the config also needs components it does not implement
+    /// (by default such a config does not start). A channel that is then fed but not drained
+    /// must be durable.
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 impl ConfigArgs {

@@ -125,7 +125,10 @@ fn load(args: &ConfigArgs, sources: Vec<ConfigSource>) -> Result<LoadedAgent> {
     let mut findings = loaded.findings;
     let topology = match &loaded.agent {
         Some(spec) => {
-            let (topology, more) = agent::build(spec);
+            let options = agent::BuildOptions {
+                allow_partial: args.allow_partial,
+            };
+            let (topology, more) = agent::build(spec, options);
             findings.extend(more);
             topology
         }
@@ -176,7 +179,12 @@ fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
     } = load(&args.config, read.clone())?;
     tracing::debug!(agent = %name, files = ?args.config.conf_file, uris = ?args.config.conf_uri, findings = findings.len(), "Configuration loaded.");
     for f in &findings {
-        tracing::warn!("{f}");
+        // What keeps the agent from starting is an error; the rest are warnings.
+        if topology.is_none() && refuses_start(f) {
+            tracing::error!("{f}");
+        } else {
+            tracing::warn!("{f}");
+        }
     }
     if args.config.strict && !findings.is_empty() {
         tracing::error!(
@@ -195,7 +203,12 @@ fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
     else {
         bail!("--shutdown-timeout must be a number of seconds");
     };
-    let options = RunOptions { shutdown_timeout };
+    let options = RunOptions {
+        shutdown_timeout,
+        build: agent::BuildOptions {
+            allow_partial: args.config.allow_partial,
+        },
+    };
     let monitoring = match flumen::monitor::address(
         args.metrics_addr.as_deref(),
         &args.config.system_properties(),
@@ -276,6 +289,19 @@ fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether a finding is one that stops the whole agent.
+fn refuses_start(f: &Finding) -> bool {
+    use flumen::config::FindingKind;
+    matches!(
+        f.kind,
+        FindingKind::AgentNotStarted
+            | FindingKind::AgentNotFound
+            | FindingKind::PartialTopology
+            | FindingKind::NoConsumer
+            | FindingKind::UnknownType
+    )
 }
 
 /// Forwards each SIGHUP to the config watcher when reloading is on; otherwise logs and ignores

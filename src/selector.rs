@@ -152,26 +152,30 @@ impl Selector {
             other => {
                 let origin = r.raw("selector.type").map(|p| p.origin.clone());
                 let full = r.full_key("selector.type");
-                let kind = if other.contains('.') {
-                    FindingKind::UnsupportedType
-                } else {
-                    FindingKind::UnknownType
-                };
-                r.drop_component(
-                    Finding::new(
-                        kind,
+                if other.contains('.') {
+                    let finding = Finding::new(
+                        FindingKind::UnsupportedType,
                         origin,
                         full,
-                        format!(
-                            "Channel selector `{other}` is not available; the source is dropped."
-                        ),
+                        format!("Channel selector class `{kind}` is not implemented by Flumen (it cannot run Java plugins); Flume would route the source's events with it."),
                     )
-                    .expected("replicating, multiplexing or load_balancing")
-                    .suggest(did_you_mean(
-                        other,
-                        ["replicating", "multiplexing", "load_balancing"],
-                    )),
-                );
+                    .expected("replicating, multiplexing or load_balancing");
+                    r.unsupported(format!("channel selector `{kind}`"), finding);
+                } else {
+                    r.drop_component(
+                        Finding::new(
+                            FindingKind::UnknownType,
+                            origin,
+                            full,
+                            format!("Channel selector `{other}` is not a selector Flume knows; Flume cannot load it and drops the source."),
+                        )
+                        .expected("replicating, multiplexing or load_balancing")
+                        .suggest(did_you_mean(
+                            other,
+                            ["replicating", "multiplexing", "load_balancing"],
+                        )),
+                    );
+                }
                 None
             }
         }

@@ -46,16 +46,31 @@ impl Serializer {
             let prop = r.raw(key)?;
             let suggestion =
                 crate::config::did_you_mean(&name, ["TEXT", "HEADER_AND_TEXT", "avro_event"]);
-            r.drop_component(
+            // Flume's avro_event and plugin classes exist in Flume; anything else does not.
+            let flume_has = name.eq_ignore_ascii_case("avro_event") || name.contains('.');
+            let finding = |kind, message: String| {
                 crate::config::Finding::new(
-                    crate::config::FindingKind::UnsupportedType,
+                    kind,
                     Some(prop.origin.clone()),
                     prop.full_key.clone(),
-                    format!("Serializer `{name}` is not supported by Flumen; the sink is dropped."),
+                    message,
                 )
                 .expected("TEXT or HEADER_AND_TEXT")
-                .suggest(suggestion),
-            );
+            };
+            if flume_has {
+                let f = finding(
+                    crate::config::FindingKind::UnsupportedType,
+                    format!("Serializer `{name}` is not implemented by Flumen; Flume would write with it."),
+                );
+                r.unsupported(format!("serializer `{name}`"), f);
+            } else {
+                let f = finding(
+                    crate::config::FindingKind::UnknownType,
+                    format!("Serializer `{name}` is not one Flume knows; Flume cannot load it and the sink does not run."),
+                )
+                .suggest(suggestion);
+                r.drop_component(f);
+            }
             None
         }
     }

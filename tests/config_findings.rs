@@ -20,36 +20,12 @@ a1.sinks.k1.channel = c1\n";
 
 /// Runs `flumen check --json` on `config`; returns (exit code, parsed output, file path).
 fn check(config: &str) -> (i32, Value, String) {
-    let dir = test_dir();
-    let file = dir.path().join("flume.properties");
-    std::fs::write(&file, config).unwrap();
-    let out = Command::new(flumen_bin())
-        .args(["check", "-n", "a1", "--json", "-f"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let json: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
-        panic!(
-            "bad JSON ({e}): {text} {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (
-        out.status.code().unwrap_or(-1),
-        json,
-        file.display().to_string(),
-    )
+    check_json(config, &[])
 }
 
 /// The findings of one kind.
 fn findings<'a>(json: &'a Value, kind: &str) -> Vec<&'a Value> {
-    json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"] == kind)
-        .collect()
+    findings_of(json, kind)
 }
 
 /// Asserts exactly one finding of `kind` on `key` at `line`, and returns it.
@@ -122,6 +98,8 @@ fn a_flume_type_flumen_lacks_is_reported_unsupported_by_name() {
     let cfg = format!(
         "{BASE}a1.sinks = k1 k2\n\
          a1.sinks.k2.type = org.apache.flume.sink.hbase.AsyncHBaseSink\n\
+         a1.sinks.k2.table = t\n\
+         a1.sinks.k2.columnFamily = f\n\
          a1.sinks.k2.channel = c1\n"
     );
     let (code, json, file) = check(&cfg);
@@ -131,6 +109,10 @@ fn a_flume_type_flumen_lacks_is_reported_unsupported_by_name() {
         f["message"].as_str().unwrap().contains("AsyncHBaseSink"),
         "{f}"
     );
+    // Flume would run k2: the rest does not start without --allow-partial.
+    assert!(json["topology"].is_null(), "{json:#}");
+    one(&json, "partial-topology", "a1", 11, &file);
+    let (_, json, _) = check_json(&cfg, &["--allow-partial"]);
     assert_eq!(topology(&json).2, ["k1"]);
     strict_refuses(&cfg);
 }
@@ -179,8 +161,13 @@ fn a_batch_larger_than_the_transaction_capacity_drops_the_sink() {
             .contains("transactionCapacity 100"),
         "{f}"
     );
-    assert!(topology(&json).2.is_empty());
-    assert_eq!(topology(&json).0, ["r1"]);
+    // Without its sink, r1 would fill memory channel c1 with no way out: refused.
+    let f = one(&json, "no-consumer", "a1.channels.c1", 7, &file);
+    assert!(
+        f["message"].as_str().unwrap().contains("source `r1`"),
+        "{f}"
+    );
+    assert!(json["topology"].is_null(), "{json:#}");
     strict_refuses(&cfg);
 }
 
@@ -377,9 +364,14 @@ fn a_broken_sink_of_a_sink_group_stops_the_whole_agent_as_in_flume() {
         f[0]["message"].as_str().unwrap().contains("`k2`"),
         "{json:#}"
     );
-    // A type only Flumen lacks: Flume would build it, so only the group is affected.
-    let unsupported = format!("{base}{group}a1.sinks.k2.type = avro\n");
+    // A type only Flumen lacks: Flume would build it, so the config does not start without
+    // --allow-partial, and with it only the group loses that sink.
+    let unsupported = format!(
+        "{base}{group}a1.sinks.k2.type = avro\na1.sinks.k2.hostname = h\na1.sinks.k2.port = 4141\n"
+    );
     let (_, json, _) = check(&unsupported);
+    assert_eq!(findings(&json, "partial-topology").len(), 1, "{json:#}");
+    let (_, json, _) = check_json(&unsupported, &["--allow-partial"]);
     assert_eq!(topology(&json).2, ["k1"], "{json:#}");
     assert!(findings(&json, "agent-not-started").is_empty());
 }

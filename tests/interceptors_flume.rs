@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -250,18 +249,8 @@ fn throttle_drop_removes_events_over_the_limit_and_logs_the_count() {
 
 /// Runs `flumen check --json -n a1 -f FILE`; returns the exit code and the JSON.
 fn check(config: &str) -> (i32, Value) {
-    let dir = test_dir();
-    let file = dir.path().join("flume.properties");
-    std::fs::write(&file, config).expect("writing the config");
-    let out = Command::new(flumen_bin())
-        .args(["check", "--json", "-n", "a1", "-f"])
-        .arg(&file)
-        .output()
-        .expect("running flumen check");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let json =
-        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("bad JSON ({e}): {text}"));
-    (out.status.code().unwrap_or(-1), json)
+    let (code, json, _) = check_json(config, &[]);
+    (code, json)
 }
 
 /// Asserts that the interceptor `i1` configured by `keys` makes `check` fail with a finding

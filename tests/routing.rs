@@ -132,7 +132,13 @@ fn replicating_delivers_every_event_to_every_required_channel_and_ignores_a_fail
     );
     cfg.push_str(&file_sink("k1", "c1", &out("c1"), ""));
     cfg.push_str(&file_sink("k2", "c2", &out("c2"), ""));
-    cfg.push_str(&file_sink("k3", "c3", &blocker.join("x"), ""));
+    // A batch c3 can hold, so that Flume's batch rule keeps k3: it runs and fails to write.
+    cfg.push_str(&file_sink(
+        "k3",
+        "c3",
+        &blocker.join("x"),
+        "a1.sinks.k3.sink.batchSize = 10\n",
+    ));
     let mut agent = Agent::start(dir.path(), "a1", &cfg, &[]);
     let port = agent.port_of("r1");
     let mut want = Vec::new();

@@ -13,7 +13,7 @@ mod run;
 pub mod topology;
 pub mod watch;
 
-pub use build::{build, build_with};
+pub use build::{build, build_with, BuildOptions};
 pub use reload::Candidate;
 pub use run::{run, run_with, ReloadInputs, RunOptions, RunOutcome};
 pub use topology::Topology;

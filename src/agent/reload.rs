@@ -28,7 +28,10 @@ use super::pipeline::{Pipeline, RunnerEnd};
 use super::run::RunOptions;
 use super::topology::{ChannelNode, Topology};
 use crate::channel::{ChannelError, ChannelRef};
-use crate::config::{AgentSpec, ComponentSpec, Loaded, Props, SinkGroupSpec, SinkSpec, SourceSpec};
+use crate::config::{
+    AgentSpec, ComponentSpec, Finding, FindingKind, Loaded, Props, SinkGroupSpec, SinkSpec,
+    SourceSpec,
+};
 use crate::event::Event;
 use crate::monitor::{Registry, View};
 
@@ -90,11 +93,22 @@ impl Reloader {
         };
         // Validate exactly as at start-up: fresh channels, every limit from the new config.
         let mut fresh = Vec::new();
-        let (checked, findings) = super::build_with(&spec, &mut |c, built| {
+        let (checked, findings) = super::build_with(&spec, options.build, &mut |c, built| {
             fresh.push((c.name.clone(), built.clone()));
             built
         });
-        if !findings.is_empty() || checked.is_none() {
+        // With --allow-partial, what Flumen lacks is expected (it was so at start); anything
+        // else still refuses the change.
+        let tolerated = |f: &Finding| {
+            options.build.allow_partial
+                && matches!(
+                    f.kind,
+                    FindingKind::UnsupportedType
+                        | FindingKind::PartialDrop
+                        | FindingKind::NoConsumer
+                )
+        };
+        if findings.iter().any(|f| !tolerated(f)) || checked.is_none() {
             for f in &findings {
                 tracing::warn!("{f}");
             }
@@ -122,7 +136,7 @@ impl Reloader {
         let (topology, findings) = {
             let old = &self.spec;
             let running = &*pipeline;
-            super::build_with(&spec, &mut |c, built| {
+            super::build_with(&spec, options.build, &mut |c, built| {
                 adopt(old, running, &resized, c, built)
             })
         };

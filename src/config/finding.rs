@@ -44,6 +44,14 @@ pub enum FindingKind {
     AgentNotStarted,
     /// The agent named with `-n` is not in the file.
     AgentNotFound,
+    /// A component Flume would run that Flumen drops only because something it needs (its
+    /// channel, a source or sink of its channel) is a type Flumen does not implement.
+    PartialDrop,
+    /// The agent does not start because the config needs components Flumen does not
+    /// implement (`--allow-partial` starts the rest).
+    PartialTopology,
+    /// A channel that sources feed but no sink drains.
+    NoConsumer,
 }
 
 impl FindingKind {
@@ -59,6 +67,9 @@ impl FindingKind {
             FindingKind::BadValue => "bad-value",
             FindingKind::AgentNotStarted => "agent-not-started",
             FindingKind::AgentNotFound => "agent-not-found",
+            FindingKind::PartialDrop => "partial-drop",
+            FindingKind::PartialTopology => "partial-topology",
+            FindingKind::NoConsumer => "no-consumer",
         }
     }
 }
@@ -104,9 +115,10 @@ impl Finding {
         self
     }
 
-    /// Adds a "did you mean" suggestion.
+    /// Adds a "did you mean" suggestion, unless it is the key as written: suggesting what
+    /// the user already wrote helps nobody.
     pub fn suggest(mut self, suggestion: Option<String>) -> Self {
-        self.suggestion = suggestion;
+        self.suggestion = suggestion.filter(|s| !s.is_empty() && *s != self.key);
         self
     }
 }
@@ -138,7 +150,8 @@ where
 {
     let lower = word.to_ascii_lowercase();
     let mut best: Option<(f64, &str)> = None;
-    for candidate in candidates {
+    // The word itself is never a suggestion, even when it is a candidate.
+    for candidate in candidates.into_iter().filter(|c| *c != word) {
         let c = candidate.to_ascii_lowercase();
         if c == lower {
             return Some(candidate.to_string());

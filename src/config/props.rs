@@ -106,6 +106,8 @@ pub struct PropReader<'a> {
     used_prefixes: Vec<String>,
     findings: Vec<Finding>,
     fatal: bool,
+    unsupported: Option<String>,
+    anchor: Option<Origin>,
 }
 
 impl<'a> PropReader<'a> {
@@ -118,7 +120,22 @@ impl<'a> PropReader<'a> {
             used_prefixes: Vec::new(),
             findings: Vec::new(),
             fatal: false,
+            unsupported: None,
+            anchor: None,
         }
+    }
+
+    /// Places findings about keys that are not written (a missing required key) at `origin`,
+    /// the component's `type` line: every finding names a line.
+    pub fn anchored(mut self, origin: Origin) -> Self {
+        self.anchor = Some(origin);
+        self
+    }
+
+    /// Where a finding about an absent key of this component points: its `type` line, when
+    /// known.
+    pub fn anchor(&self) -> Option<Origin> {
+        self.anchor.clone()
     }
 
     /// Marks a key as known without reading it (e.g. handled elsewhere).
@@ -168,7 +185,7 @@ impl<'a> PropReader<'a> {
                     origin,
                     full_key,
                     format!(
-                        "Required property `{key}` of `{}` is missing or empty; the component is dropped.",
+                        "Required property `{key}` of `{}` is missing or empty; Flume fails to configure it and drops it.",
                         self.component
                     ),
                 ));
@@ -233,6 +250,16 @@ impl<'a> PropReader<'a> {
         Some(Duration::from_millis(units.saturating_mul(unit_ms)))
     }
 
+    /// The component's full key (`a1.sources.r1`), for messages.
+    pub fn component(&self) -> &str {
+        self.component
+    }
+
+    /// The properties being read (without marking any used).
+    pub fn props(&self) -> &'a Props {
+        self.props
+    }
+
     /// The full key (`a1.sources.r1.port`) for a relative key, for messages.
     pub fn full_key(&self, key: &str) -> String {
         match self.props.get(key) {
@@ -250,6 +277,29 @@ impl<'a> PropReader<'a> {
     /// Whether a finding so far makes Flume drop this component.
     pub fn is_fatal(&self) -> bool {
         self.fatal
+    }
+
+    /// Records that the component needs `what` (an interceptor class, TLS, encryption...),
+    /// which Flume has and Flumen does not implement: Flume would run the component, Flumen
+    /// cannot. The first such need is kept for messages.
+    pub fn unsupported(&mut self, what: impl Into<String>, finding: Finding) {
+        self.unsupported.get_or_insert_with(|| what.into());
+        self.findings.push(finding);
+    }
+
+    /// What Flumen lacks to run this component, if anything.
+    pub fn lacking(&self) -> Option<&str> {
+        self.unsupported.as_deref()
+    }
+
+    /// Ends reading a component whose keys Flumen cannot judge (its type is a plugin Flumen
+    /// lacks): returns the findings without reporting unread keys.
+    pub fn finish_unjudged(self) -> Vec<Finding> {
+        let mut findings = self.findings;
+        for f in findings.iter_mut().filter(|f| f.origin.is_none()) {
+            f.origin = self.anchor.clone();
+        }
+        findings
     }
 
     /// One of a fixed set of words (case-insensitive); the canonical spelling is returned.
@@ -310,14 +360,19 @@ impl<'a> PropReader<'a> {
             used_prefixes,
             mut findings,
             component,
+            anchor,
             ..
         } = self;
+        for f in findings.iter_mut().filter(|f| f.origin.is_none()) {
+            f.origin = anchor.clone();
+        }
         let known: Vec<&str> = used.iter().map(String::as_str).collect();
         for (key, prop) in props.iter() {
             if used.contains(key) || used_prefixes.iter().any(|p| key.starts_with(p.as_str())) {
                 continue;
             }
-            let suggestion = did_you_mean(key, known.iter().copied());
+            let suggestion =
+                known_tail(key, &known).or_else(|| did_you_mean(key, known.iter().copied()));
             findings.push(
                 Finding::new(
                     FindingKind::IgnoredKey,
@@ -330,6 +385,15 @@ impl<'a> PropReader<'a> {
         }
         findings
     }
+}
+
+/// A known key that `key` ends with after a dot: `deserializer.decodeErrorPolicy` written for
+/// the source's own `decodeErrorPolicy`.
+fn known_tail(key: &str, known: &[&str]) -> Option<String> {
+    key.match_indices('.')
+        .map(|(i, _)| &key[i + 1..])
+        .find(|tail| known.contains(tail))
+        .map(str::to_string)
 }
 
 #[cfg(test)]
@@ -359,6 +423,33 @@ mod tests {
             findings[1].suggestion.as_deref(),
             Some("transactionCapacity")
         );
+    }
+
+    #[test]
+    fn a_prefixed_known_key_suggests_the_known_key_never_itself() {
+        let p = props(&[("deserializer.decodeErrorPolicy", "IGNORE")]);
+        let mut r = PropReader::new(&p, "r1");
+        r.opt_string("decodeErrorPolicy");
+        r.opt_string("deserializer.maxLineLength");
+        let f = r.finish();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].suggestion.as_deref(), Some("decodeErrorPolicy"));
+    }
+
+    #[test]
+    fn a_missing_required_key_points_at_the_anchor() {
+        let p = props(&[("x", "1")]);
+        let anchor = Origin {
+            file: Arc::from(Path::new("test.properties")),
+            line: 7,
+        };
+        let mut r = PropReader::new(&p, "a1.sources.r1").anchored(anchor);
+        r.mark_used("x");
+        assert_eq!(r.required_string("bind"), None);
+        let f = r.finish();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].origin.as_ref().map(|o| o.line), Some(7));
+        assert_eq!(f[0].key, "a1.sources.r1.bind");
     }
 
     #[test]

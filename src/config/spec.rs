@@ -62,6 +62,8 @@ pub struct SourceSpec {
     pub component: ComponentSpec,
     /// Channel names from `<src>.channels`, each an existing channel of the agent.
     pub channels: Vec<String>,
+    /// Where `<src>.channels` was written (findings about a lost channel point there).
+    pub channels_origin: Origin,
 }
 
 /// A sink and the one channel it drains.
@@ -99,4 +101,7 @@ pub struct AgentSpec {
     pub sinks: Vec<SinkSpec>,
     /// Surviving sink groups, in the order of `<agent>.sinkgroups`.
     pub sinkgroups: Vec<SinkGroupSpec>,
+    /// Valid channels no source or sink uses. Flume removes them, but only after its factory
+    /// has loaded their type: an unloadable type there still stops the whole agent.
+    pub unused_channels: Vec<ComponentSpec>,
 }

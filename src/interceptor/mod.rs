@@ -247,7 +247,7 @@ pub fn build_chain(
             error = Some(ChainError::Broken);
             continue;
         };
-        let mut reader = PropReader::new(&sub, &prefix);
+        let mut reader = PropReader::new(&sub, &prefix).anchored(type_.origin.clone());
         reader.mark_used("type");
         match registry::build(type_, &mut reader) {
             Ok(interceptor) => {
@@ -267,12 +267,24 @@ pub fn build_chain(
                     stages.push((name.to_string(), interceptor));
                 }
             }
+            Err(e) if e.kind == ChainError::Unsupported => {
+                // Flume hands every `interceptors.<name>.*` key to the builder class: they are
+                // its to read, not ignored.
+                for f in reader.finish_unjudged() {
+                    r.push(f);
+                }
+                r.unsupported(
+                    format!("interceptor `{name}` of class `{}`", type_.value.trim()),
+                    *e.finding,
+                );
+                error.get_or_insert(ChainError::Unsupported);
+            }
             Err(e) => {
                 for f in reader.finish() {
                     r.push(f);
                 }
                 r.push(*e.finding);
-                error = Some(e.kind);
+                error = Some(ChainError::Broken);
             }
         }
     }

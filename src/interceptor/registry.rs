@@ -144,7 +144,7 @@ pub fn build(type_: &Prop, r: &mut PropReader<'_>) -> Result<Box<dyn Interceptor
             (
                 ChainError::Unsupported,
                 FindingKind::UnsupportedType,
-                format!("Interceptor type `{t}` is not implemented by Flumen."),
+                format!("Interceptor class `{t}` is not implemented by Flumen (it cannot run Java plugins); Flume would hand it this interceptor's keys."),
             )
         } else {
             (

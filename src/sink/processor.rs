@@ -110,16 +110,23 @@ impl SinkProcessor {
             other => {
                 let origin = r.raw("processor.type").map(|p| p.origin.clone());
                 let key = r.full_key("processor.type");
-                let kind = if other.contains('.') {
-                    FindingKind::UnsupportedType
+                let written = r.string("processor.type", "default");
+                if other.contains('.') {
+                    let finding = Finding::new(
+                        FindingKind::UnsupportedType,
+                        origin,
+                        key,
+                        format!("Sink processor class `{written}` is not implemented by Flumen (it cannot run Java plugins); Flume would run the group with it."),
+                    )
+                    .expected("default, failover or load_balance");
+                    r.unsupported(format!("sink processor `{written}`"), finding);
                 } else {
-                    FindingKind::UnknownType
-                };
-                r.drop_component(
-                    Finding::new(kind, origin, key, format!("Sink processor `{other}` is not available; Flume removes the group and its sinks do not run."))
-                        .expected("default, failover or load_balance")
-                        .suggest(did_you_mean(other, ["default", "failover", "load_balance"])),
-                );
+                    r.drop_component(
+                        Finding::new(FindingKind::UnknownType, origin, key, format!("Sink processor `{other}` is not a processor Flume knows; Flume removes the group and its sinks do not run."))
+                            .expected("default, failover or load_balance")
+                            .suggest(did_you_mean(other, ["default", "failover", "load_balance"])),
+                    );
+                }
                 None
             }
         }
@@ -266,23 +273,27 @@ impl LoadBalance {
             other => {
                 let origin = r.raw("processor.selector").map(|p| p.origin.clone());
                 let key = r.full_key("processor.selector");
-                let kind = if other.contains('.') {
-                    FindingKind::UnsupportedType
-                } else {
-                    FindingKind::BadValue
-                };
-                r.drop_component(
-                    Finding::new(
-                        kind,
+                if other.contains('.') {
+                    let finding = Finding::new(
+                        FindingKind::UnsupportedType,
                         origin,
                         key,
-                        format!(
-                            "Sink selector `{other}` is not available; Flume removes the group."
-                        ),
+                        format!("Sink selector class `{selector}` is not implemented by Flumen (it cannot run Java plugins); Flume would balance the group with it."),
                     )
-                    .expected("round_robin or random")
-                    .suggest(did_you_mean(other, ["round_robin", "random"])),
-                );
+                    .expected("round_robin or random");
+                    r.unsupported(format!("sink selector `{selector}`"), finding);
+                } else {
+                    r.drop_component(
+                        Finding::new(
+                            FindingKind::BadValue,
+                            origin,
+                            key,
+                            format!("Sink selector `{other}` is not available; Flume removes the group."),
+                        )
+                        .expected("round_robin or random")
+                        .suggest(did_you_mean(other, ["round_robin", "random"])),
+                    );
+                }
                 return None;
             }
         };

@@ -108,6 +108,15 @@ impl Slot {
         self.pending.is_empty() && self.committing.is_empty() && self.channel.pending() == 0
     }
 
+    /// Events per take: the sink's batch, capped by the channel's transactionCapacity (a
+    /// sink Flume does not check, such as the logger, may ask for more).
+    fn batch_size(&self) -> usize {
+        self.sink
+            .batch_size()
+            .min(self.channel.transaction_capacity())
+            .max(1)
+    }
+
     /// Whether the last attempt asked for a backoff before the next one.
     pub fn wants_backoff(&self) -> bool {
         self.backoff
@@ -131,7 +140,7 @@ impl Slot {
         if !self.pending.is_empty() {
             return self.deliver_pending().await;
         }
-        let take = match self.channel.take(self.sink.batch_size()).await {
+        let take = match self.channel.take(self.batch_size()).await {
             Ok(take) => take,
             Err(error) => {
                 self.counters.channel_read_fail.inc();
@@ -147,7 +156,7 @@ impl Slot {
             return Outcome::Empty;
         }
         let n = take.len() as u64;
-        if take.len() < self.sink.batch_size() {
+        if take.len() < self.batch_size() {
             self.counters.batch_underflow.inc();
         } else {
             self.counters.batch_complete.inc();

@@ -155,10 +155,6 @@ impl Source for ExecSource {
         "exec"
     }
 
-    fn batch_size(&self) -> Option<usize> {
-        Some(self.config.batch_size)
-    }
-
     fn describe(&self) -> String {
         let c = &self.config;
         format!(

@@ -67,12 +67,6 @@ pub trait Source: Send + 'static {
     /// The Flume type name (`netcat`).
     fn type_name(&self) -> &'static str;
 
-    /// The largest batch this source puts, when it has a `batchSize` (checked against the
-    /// channels' transactionCapacity at build time, as Flume does).
-    fn batch_size(&self) -> Option<usize> {
-        None
-    }
-
     /// A one-line summary of the resolved configuration, for the start-up log.
     fn describe(&self) -> String;
 

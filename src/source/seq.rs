@@ -49,10 +49,6 @@ impl Source for SeqSource {
         "seq"
     }
 
-    fn batch_size(&self) -> Option<usize> {
-        Some(self.config.batch_size)
-    }
-
     fn describe(&self) -> String {
         format!(
             "batchSize={} totalEvents={}",

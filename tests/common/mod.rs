@@ -45,6 +45,41 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
     }
 }
 
+/// Writes `config` to a fresh `flume.properties` and runs
+/// `flumen check --json -n a1 -f FILE ARGS`: the exit code, the parsed output and the file's
+/// path (as findings name it).
+pub fn check_json(config: &str, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let dir = test_dir();
+    let file = dir.path().join("flume.properties");
+    std::fs::write(&file, config).expect("writing the config");
+    let out = Command::new(flumen_bin())
+        .args(["check", "-n", "a1", "--json", "-f"])
+        .arg(&file)
+        .args(args)
+        .output()
+        .expect("running flumen check");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "bad JSON ({e}): {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (
+        out.status.code().unwrap_or(-1),
+        json,
+        file.display().to_string(),
+    )
+}
+
+/// The findings of one kind (`unsupported-type`, ...) in `flumen check --json` output.
+pub fn findings_of<'a>(json: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::Value> {
+    json["findings"]
+        .as_array()
+        .map(|all| all.iter().filter(|f| f["kind"] == kind).collect())
+        .unwrap_or_default()
+}
+
 /// A running agent process with its log captured.
 pub struct Agent {
     child: Option<Child>,

@@ -1,75 +1,63 @@
-//! Shared pieces of building: type resolution and the findings every kind uses.
+//! Shared pieces of building: type resolution, Flume's configure-time checks of types Flumen
+//! lacks, the batch-size rule, and the findings every kind uses.
 
 use crate::config::{ComponentKind, ComponentSpec, Finding, FindingKind, PropReader};
+use crate::registry::builtins::{BatchSize, Builtin};
 use crate::registry::{self, Built, Lookup};
 
-/// Why a component was not built.
+/// Why a component was not built, when Flume would not build it either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Dropped {
-    /// A type Flume has (or a custom class) that Flumen does not implement.
-    Unsupported,
-    /// A config Flume itself would refuse.
+    /// Flume drops it (bad config, batch too large, no channel): the rest runs.
     Broken,
 }
 
+/// What building one component gave.
+pub(super) enum Made {
+    /// Flumen built it.
+    Built(Built),
+    /// Flume would build it (unless a later rule, the batch size, drops it), Flumen cannot:
+    /// it lacks what the string names (a type, an interceptor class, TLS...). The finding
+    /// about a type Flumen lacks is for the caller to report once the component is known to
+    /// be lacking; other reasons are findings already.
+    Lacking(String, Option<Finding>),
+}
+
 /// Resolves the type and builds one component, recording findings. `extra` reads keys every
-/// component of this kind may carry; it returns `Err` to drop the component.
+/// component of this kind may carry (selector, interceptors, dead-letter channel); it returns
+/// `Err` to drop the component. A type Flumen lacks is still checked as far as Flume's
+/// `configure` would check it (its required keys, its batch key), and `extra` still runs: a
+/// component Flume itself would drop is [`Dropped::Broken`], not [`Made::Lacking`].
+///
+/// The type must not be [`Lookup::Unknown`]; [`unloadable`] reports those first.
 pub(super) fn build_one(
     agent: &str,
     kind: ComponentKind,
     c: &ComponentSpec,
     findings: &mut Vec<Finding>,
     extra: impl FnOnce(&mut PropReader<'_>) -> Result<(), Dropped>,
-) -> Result<Built, Dropped> {
+) -> Result<Made, Dropped> {
     let full = format!("{agent}.{}.{}", kind.key(), c.name);
     let type_name = c.type_.value.trim();
-    let entry = match registry::lookup(kind, type_name) {
-        Lookup::Found(entry) => entry,
-        Lookup::Unsupported => {
-            findings.push(
-                Finding::new(
-                    FindingKind::UnsupportedType,
-                    Some(c.type_.origin.clone()),
-                    c.type_.full_key.clone(),
-                    format!(
-                        "{} type `{type_name}` is not implemented by Flumen; {} `{}` is dropped.",
-                        capitalize(kind.noun()),
-                        kind.noun(),
-                        c.name
-                    ),
-                )
-                .expected(format!("one of {}", registry::aliases(kind).join(", "))),
-            );
-            return Err(Dropped::Unsupported);
+    let mut reader = PropReader::new(&c.props, &full).anchored(c.type_.origin.clone());
+    let (built, judged) = match registry::lookup(kind, type_name) {
+        Lookup::Found(entry) => ((entry.build)(&c.name, &mut reader), true),
+        Lookup::Unsupported(builtin) => {
+            flume_configure_checks(builtin, &mut reader);
+            (None, false)
         }
-        Lookup::Unknown(suggestion) => {
-            findings.push(
-                Finding::new(
-                    FindingKind::UnknownType,
-                    Some(c.type_.origin.clone()),
-                    c.type_.full_key.clone(),
-                    format!(
-                        "`{type_name}` is not a {} type or class Flume knows; {} `{}` is dropped.",
-                        kind.noun(),
-                        kind.noun(),
-                        c.name
-                    ),
-                )
-                .expected(format!("one of {}", registry::aliases(kind).join(", ")))
-                .suggest(suggestion),
-            );
-            return Err(Dropped::Broken);
-        }
+        Lookup::Unknown(_) => return Err(Dropped::Broken),
     };
-    let mut reader = PropReader::new(&c.props, &full);
-    let built = (entry.build)(&c.name, &mut reader);
     let extra = extra(&mut reader);
-    let fatal = reader.is_fatal();
-    findings.extend(reader.finish());
-    if extra == Err(Dropped::Unsupported) {
-        return Err(Dropped::Unsupported);
-    }
-    if fatal || built.is_none() || extra.is_err() {
+    let lacking = reader.lacking().map(str::to_string);
+    let fatal =
+        reader.is_fatal() || extra.is_err() || (judged && built.is_none() && lacking.is_none());
+    findings.extend(if judged {
+        reader.finish()
+    } else {
+        reader.finish_unjudged()
+    });
+    if fatal {
         findings.push(Finding::new(
             FindingKind::DroppedComponent,
             Some(c.type_.origin.clone()),
@@ -82,44 +70,181 @@ pub(super) fn build_one(
         ));
         return Err(Dropped::Broken);
     }
-    built.ok_or(Dropped::Broken)
-}
-
-pub(super) fn incompatible_batch(
-    agent: &str,
-    kind_key: &str,
-    c: &ComponentSpec,
-    batch_key: &str,
-    batch: usize,
-    channel: &str,
-    capacity: usize,
-) -> Finding {
-    let origin = c
-        .props
-        .get(batch_key)
-        .map(|p| p.origin.clone())
-        .unwrap_or_else(|| c.type_.origin.clone());
-    Finding::new(
-        FindingKind::DroppedComponent,
-        Some(origin),
-        format!("{agent}.{kind_key}.{}.{batch_key}", c.name),
-        format!(
-            "Batch size {batch} is greater than the transactionCapacity {capacity} of channel `{channel}`; Flume drops `{}`.",
-            c.name
-        ),
-    )
-    .expected(format!("{batch_key} <= {capacity}"))
-}
-
-/// The batch-size key of a sink type, for messages.
-pub(super) fn batch_key(type_name: &str) -> &'static str {
-    match type_name {
-        "file_roll" => "sink.batchSize",
-        _ => "batchSize",
+    if !judged {
+        let what = describe_type(registry::lookup(kind, type_name), type_name);
+        let finding = unsupported_type(kind, c, &what);
+        return Ok(Made::Lacking(what, Some(finding)));
+    }
+    match (built, lacking) {
+        (Some(built), None) => Ok(Made::Built(built)),
+        (_, Some(what)) => Ok(Made::Lacking(what, None)),
+        (None, None) => Err(Dropped::Broken),
     }
 }
 
-fn capitalize(s: &str) -> String {
+/// The findings for components whose type no Flume factory can load: Flume's
+/// `Class.forName` throws outside `AbstractConfigurationProvider`'s per-component error
+/// handling (`loadChannels`, `loadSources`, `loadSinks` call the factories before their `try`),
+/// so the whole agent does not start, even when the component is an unused channel.
+pub(super) fn unloadable<'a>(
+    kind: ComponentKind,
+    components: impl Iterator<Item = &'a ComponentSpec>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for c in components {
+        let type_name = c.type_.value.trim();
+        if let Lookup::Unknown(suggestion) = registry::lookup(kind, type_name) {
+            out.push(
+                Finding::new(
+                    FindingKind::UnknownType,
+                    Some(c.type_.origin.clone()),
+                    c.type_.full_key.clone(),
+                    format!(
+                        "`{type_name}` is neither a {} type nor a class name, so Flume cannot load it for {} `{}` and does not start the agent at all.",
+                        kind.noun(),
+                        kind.noun(),
+                        c.name
+                    ),
+                )
+                .expected(format!("one of {}", registry::aliases(kind).join(", ")))
+                .suggest(suggestion),
+            );
+        }
+    }
+    out
+}
+
+/// What a type Flumen lacks is, for messages: Flume's built-in (and whether Flume 1.11 still
+/// ships it) or a plugin class.
+fn describe_type(lookup: Lookup, type_name: &str) -> String {
+    match lookup {
+        Lookup::Unsupported(Some(b)) => match b.removed {
+            Some(_) => format!("the former Flume type `{type_name}`"),
+            None => format!("the Flume type `{type_name}`"),
+        },
+        _ => format!("the plugin class `{type_name}`"),
+    }
+}
+
+fn unsupported_type(kind: ComponentKind, c: &ComponentSpec, what: &str) -> Finding {
+    let type_name = c.type_.value.trim();
+    let detail = match registry::lookup(kind, type_name) {
+        Lookup::Unsupported(Some(b)) => match b.removed {
+            Some(why) => format!(" {why}."),
+            None => String::new(),
+        },
+        _ => " Flumen cannot run Java plugins.".to_string(),
+    };
+    Finding::new(
+        FindingKind::UnsupportedType,
+        Some(c.type_.origin.clone()),
+        c.type_.full_key.clone(),
+        format!(
+            "{} `{}` needs {what}, which Flumen does not implement.{detail}",
+            capitalize(kind.noun()),
+            c.name,
+        ),
+    )
+    .expected(format!("one of {}", registry::aliases(kind).join(", ")))
+}
+
+/// What Flume's `configure` of a built-in Flumen lacks would refuse: a missing required key, a
+/// batch size that is not a number. Reported as Flume's own failure, so that the component
+/// counts as one Flume drops too.
+fn flume_configure_checks(builtin: Option<&'static Builtin>, r: &mut PropReader<'_>) {
+    let Some(b) = builtin else {
+        return;
+    };
+    let name = b.name();
+    for alternatives in b.required {
+        let present = alternatives
+            .iter()
+            .any(|k| r.opt_string(k).is_some_and(|v| !v.is_empty()));
+        if present {
+            continue;
+        }
+        let keys = alternatives
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let key = r.full_key(alternatives[0]);
+        r.drop_component(
+            Finding::new(
+                FindingKind::DroppedComponent,
+                None,
+                key,
+                format!(
+                    "Required property {keys} of {name} is missing or empty; Flume fails to configure `{}` and drops it (Flumen does not implement {name} either).",
+                    r.component()
+                ),
+            )
+            .expected(format!("{keys} set")),
+        );
+    }
+    if let Some(BatchSize::Invalid(key, value)) = b.batch_size(r.props()) {
+        let origin = r.raw(key).map(|p| p.origin.clone());
+        let full = r.full_key(key);
+        r.drop_component(
+            Finding::new(
+                FindingKind::BadValue,
+                origin,
+                full,
+                format!("Value `{value}` is not a number; Flume's {name} fails to configure and is dropped."),
+            )
+            .expected("a whole number"),
+        );
+    }
+}
+
+/// Flume's batch-size rule (FLUME-3246, `checkSourceChannelCompatibility` /
+/// `checkSinkChannelCompatibility`): a component whose class is `BatchSizeSupported` and whose
+/// batch exceeds a channel's `transactionCapacity` is dropped. Types Flume does not check (the
+/// logger sink, the http sink) are never dropped by it. `None` when the rule passes.
+pub(super) fn batch_too_large(
+    agent: &str,
+    kind: ComponentKind,
+    c: &ComponentSpec,
+    channel: &str,
+    capacity: usize,
+) -> Option<Finding> {
+    let builtin = match registry::lookup(kind, c.type_.value.trim()) {
+        Lookup::Found(entry) => entry.builtin(),
+        Lookup::Unsupported(builtin) => builtin,
+        Lookup::Unknown(_) => None,
+    }?;
+    let BatchSize::Value(batch, key) = builtin.batch_size(&c.props)? else {
+        return None;
+    };
+    if batch <= capacity as u64 {
+        return None;
+    }
+    let origin = c
+        .props
+        .get(key)
+        .map(|p| p.origin.clone())
+        .unwrap_or_else(|| c.type_.origin.clone());
+    let set = if c.props.get(key).is_some() {
+        ""
+    } else {
+        " (Flume's default)"
+    };
+    Some(
+        Finding::new(
+            FindingKind::DroppedComponent,
+            Some(origin),
+            format!("{agent}.{}.{}.{key}", kind.key(), c.name),
+            format!(
+                "Batch size {batch}{set} is greater than the transactionCapacity {capacity} of channel `{channel}`; Flume drops `{}`.",
+                c.name
+            ),
+        )
+        .expected(format!("{key} <= {capacity}")),
+    )
+}
+
+/// `source` → `Source`.
+pub(super) fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_uppercase().chain(c).collect(),

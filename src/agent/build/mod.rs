@@ -4,6 +4,7 @@
 //! removed, and an agent with no channel, or with neither sources nor sinks, does not start.
 
 mod common;
+mod partial;
 mod sinks;
 mod sources;
 
@@ -11,18 +12,28 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::topology::{ChannelNode, Topology};
 use crate::channel::ChannelRef;
-use crate::config::{AgentSpec, ComponentKind, Finding, FindingKind};
+use crate::config::{AgentSpec, ComponentKind, ComponentSpec, Finding, FindingKind};
 use crate::registry::Built;
-use common::{build_one, Dropped};
+use common::{build_one, unloadable, Dropped, Made};
+use partial::Partial;
 
 /// A dead-letter channel: its name and the channel.
 pub(super) type ErrorChannel = Option<(String, ChannelRef)>;
 
+/// How to treat a config that needs components Flumen does not implement.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// `--allow-partial`: start what Flumen can run when the config also needs components it
+    /// lacks (a channel that is fed and not drained must then be durable). Without it such
+    /// a config does not start.
+    pub allow_partial: bool,
+}
+
 /// What the sink and source builders share: the channels built so far, by name.
 pub(super) struct Channels<'a> {
     by_name: BTreeMap<&'a str, ChannelRef>,
-    /// Channels only Flumen dropped (unsupported type): Flume would have built them.
-    flumen_only: BTreeSet<&'a str>,
+    /// Channels Flume would build and Flumen cannot.
+    lacking: BTreeSet<&'a str>,
 }
 
 impl Channels<'_> {
@@ -37,8 +48,8 @@ impl Channels<'_> {
 
 /// Builds every component of `spec` (binding nothing). Returns the topology, or `None` when
 /// the agent would not start, and every finding.
-pub fn build(spec: &AgentSpec) -> (Option<Topology>, Vec<Finding>) {
-    build_with(spec, &mut |_, built| built)
+pub fn build(spec: &AgentSpec, options: BuildOptions) -> (Option<Topology>, Vec<Finding>) {
+    build_with(spec, options, &mut |_, built| built)
 }
 
 /// [`build`], with `adopt` choosing the channel each source and sink is wired to: given a
@@ -46,24 +57,59 @@ pub fn build(spec: &AgentSpec) -> (Option<Topology>, Vec<Finding>) {
 /// instead (a hot reload keeping its unchanged channels).
 pub fn build_with(
     spec: &AgentSpec,
-    adopt: &mut dyn FnMut(&crate::config::ComponentSpec, ChannelRef) -> ChannelRef,
+    options: BuildOptions,
+    adopt: &mut dyn FnMut(&ComponentSpec, ChannelRef) -> ChannelRef,
 ) -> (Option<Topology>, Vec<Finding>) {
     let mut findings = Vec::new();
     let agent = &spec.name;
 
+    // Flume's factories load every type before configuring anything.
+    let unknown: Vec<Finding> = [
+        unloadable(
+            ComponentKind::Channel,
+            spec.channels.iter().chain(&spec.unused_channels),
+        ),
+        unloadable(
+            ComponentKind::Source,
+            spec.sources.iter().map(|s| &s.component),
+        ),
+        unloadable(ComponentKind::Sink, spec.sinks.iter().map(|s| &s.component)),
+    ]
+    .concat();
+    if let Some(first) = unknown.first() {
+        let origin = first.origin.clone();
+        findings.extend(unknown);
+        findings.push(Finding::new(
+            FindingKind::AgentNotStarted,
+            origin,
+            agent.clone(),
+            format!("Agent `{agent}` does not start: Flume cannot load a component type it names (see the unknown-type findings), which stops the whole agent."),
+        ));
+        return (None, findings);
+    }
+
+    let mut partial = Partial::default();
     let mut channels: Vec<ChannelNode> = Vec::new();
-    let mut flumen_only = BTreeSet::new();
+    let mut lacking = BTreeSet::new();
     for c in &spec.channels {
         match build_one(agent, ComponentKind::Channel, c, &mut findings, |_| Ok(())) {
-            Ok(Built::Channel(channel)) => channels.push(ChannelNode {
+            Ok(Made::Built(Built::Channel(channel))) => channels.push(ChannelNode {
                 name: c.name.clone(),
                 type_name: c.type_.value.clone(),
                 channel: adopt(c, channel),
             }),
-            Err(Dropped::Unsupported) => {
-                flumen_only.insert(c.name.as_str());
+            Ok(Made::Lacking(what, finding)) => {
+                findings.extend(finding);
+                lacking.insert(c.name.as_str());
+                partial.lack(
+                    ComponentKind::Channel,
+                    &c.name,
+                    what,
+                    channel_role(spec, &c.name),
+                    c.type_.origin.clone(),
+                )
             }
-            _ => {}
+            Ok(Made::Built(_)) | Err(Dropped::Broken) => {}
         }
     }
     let built = Channels {
@@ -71,12 +117,12 @@ pub fn build_with(
             .iter()
             .map(|c| (c.name.as_str(), c.channel.clone()))
             .collect(),
-        flumen_only,
+        lacking,
     };
 
-    let sources = sources::build_sources(spec, &built, &mut findings);
-    let mut sinks = sinks::build_sinks(spec, &built, &mut findings);
-    let Some(groups) = sinks::build_groups(spec, &mut sinks, &mut findings) else {
+    let sources = sources::build_sources(spec, &built, &mut partial, &mut findings);
+    let mut sinks = sinks::build_sinks(spec, &built, &mut partial, &mut findings);
+    let Some(groups) = sinks::build_groups(spec, &mut sinks, &mut partial, &mut findings) else {
         return (None, findings);
     };
     let sinks = sinks.built;
@@ -95,23 +141,14 @@ pub fn build_with(
         .into_iter()
         .partition(|c| connected.contains(c.name.as_str()));
     for c in unconnected {
-        let origin = spec
-            .channels
-            .iter()
-            .find(|s| s.name == c.name)
-            .map(|s| s.type_.origin.clone());
-        findings.push(Finding::new(
-            FindingKind::DroppedComponent,
-            origin,
-            format!("{agent}.channels.{}", c.name),
-            format!(
-                "Channel `{}` has no source or sink connected; Flume removes it.",
-                c.name
-            ),
-        ));
+        findings.push(unconnected_channel(spec, &c.name, &mut partial));
     }
     let channels = kept;
 
+    if partial.is_partial() && !options.allow_partial {
+        findings.extend(partial.refusal(agent));
+        return (None, findings);
+    }
     if channels.is_empty() || (sources.is_empty() && sinks.is_empty()) {
         let why = if channels.is_empty() {
             "no channel"
@@ -140,7 +177,81 @@ pub fn build_with(
         sinks,
         groups,
     };
+    if !partial::every_channel_drained(spec, &topology, &partial, &mut findings) {
+        return (None, findings);
+    }
     (Some(topology), findings)
+}
+
+/// What a channel Flumen lacks would have connected, for the refusal.
+fn channel_role(spec: &AgentSpec, name: &str) -> String {
+    let feeders: Vec<&str> = spec
+        .sources
+        .iter()
+        .filter(|s| s.channels.iter().any(|c| c == name))
+        .map(|s| s.component.name.as_str())
+        .collect();
+    let drainers: Vec<&str> = spec
+        .sinks
+        .iter()
+        .filter(|k| k.channel == name)
+        .map(|k| k.component.name.as_str())
+        .collect();
+    let list = |v: &[&str]| {
+        if v.is_empty() {
+            "nothing".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    format!(
+        "would be fed by {} and drained by {}",
+        list(&feeders),
+        list(&drainers)
+    )
+}
+
+/// The finding for a built channel nothing is connected to any more: Flume removes such a
+/// channel; when what it lost are components only Flumen dropped, say so.
+fn unconnected_channel(spec: &AgentSpec, name: &str, partial: &mut Partial) -> Finding {
+    let origin = spec
+        .channels
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| s.type_.origin.clone());
+    let lost: Vec<String> = spec
+        .sources
+        .iter()
+        .filter(|s| s.channels.iter().any(|c| c == name))
+        .filter(|s| partial.dropped(ComponentKind::Source, &s.component.name))
+        .map(|s| format!("source `{}`", s.component.name))
+        .chain(
+            spec.sinks
+                .iter()
+                .filter(|k| k.channel == name)
+                .filter(|k| partial.dropped(ComponentKind::Sink, &k.component.name))
+                .map(|k| format!("sink `{}`", k.component.name)),
+        )
+        .collect();
+    let key = format!("{}.channels.{name}", spec.name);
+    if lost.is_empty() {
+        return Finding::new(
+            FindingKind::DroppedComponent,
+            origin,
+            key,
+            format!("Channel `{name}` has no source or sink connected; Flume removes it."),
+        );
+    }
+    partial.cascade(ComponentKind::Channel, name);
+    Finding::new(
+        FindingKind::PartialDrop,
+        origin,
+        key,
+        format!(
+            "Channel `{name}` is not started: Flumen could not run {}, which Flume would connect to it.",
+            lost.join(", ")
+        ),
+    )
 }
 
 /// Resolves an `errorChannel` key: `Ok(None)` when absent, `Err` (with a finding, the owner
@@ -157,6 +268,18 @@ fn error_channel(
     }
     let origin = r.raw("errorChannel").map(|p| p.origin.clone());
     let key = r.full_key("errorChannel");
+    if channels.lacking.contains(name.as_str()) {
+        r.unsupported(
+            format!("dead-letter channel `{name}`"),
+            Finding::new(
+                FindingKind::PartialDrop,
+                origin,
+                key,
+                format!("Dead-letter channel `{name}` is one Flumen cannot run (see its finding); `{}` is not started without it.", r.component()),
+            ),
+        );
+        return Ok(None);
+    }
     let names = channels.names();
     r.drop_component(
         Finding::new(
@@ -168,9 +291,5 @@ fn error_channel(
         .expected(format!("one of {}", names.join(", ")))
         .suggest(crate::config::did_you_mean(&name, names.iter().copied())),
     );
-    if channels.flumen_only.contains(name.as_str()) {
-        Err(Dropped::Unsupported)
-    } else {
-        Err(Dropped::Broken)
-    }
+    Err(Dropped::Broken)
 }

@@ -4,12 +4,13 @@ use crate::metrics::SinkCounter;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::common::{batch_key, build_one, incompatible_batch, Dropped};
+use super::common::{batch_too_large, build_one, Dropped, Made};
+use super::partial::Partial;
 use super::{error_channel, Channels, ErrorChannel};
 use crate::agent::topology::{GroupNode, SinkNode};
 use crate::config::{AgentSpec, ComponentKind, Finding, FindingKind, PropReader};
 use crate::interceptor::{build_chain, Chain, ChainError};
-use crate::registry::Built;
+use crate::registry::{self, Built, Lookup};
 use crate::sink::processor::SinkProcessor;
 
 /// The sinks built, and why the others were not.
@@ -20,10 +21,11 @@ pub(super) struct BuiltSinks {
     broken: BTreeSet<String>,
 }
 
-/// Builds every sink of `spec` that Flume would keep.
+/// Builds every sink of `spec` that Flume would keep and Flumen can run.
 pub(super) fn build_sinks(
     spec: &AgentSpec,
     channels: &Channels<'_>,
+    partial: &mut Partial,
     findings: &mut Vec<Finding>,
 ) -> BuiltSinks {
     let agent = &spec.name;
@@ -31,6 +33,7 @@ pub(super) fn build_sinks(
         built: Vec::new(),
         broken: BTreeSet::new(),
     };
+    let agent = agent.as_str();
     for s in &spec.sinks {
         let c = &s.component;
         let full = format!("{agent}.sinks.{}", c.name);
@@ -40,50 +43,71 @@ pub(super) fn build_sinks(
                 .number("maxEventsPerSecond", 0u64, 0, u64::MAX / 2)
                 .ok_or(Dropped::Broken)?;
             let errors = error_channel(r, channels)?;
-            let chain = build_chain(r, &c.props, &full).map_err(|e| match e {
-                ChainError::Unsupported => Dropped::Unsupported,
-                ChainError::Broken => Dropped::Broken,
-            })?;
+            let chain = match build_chain(r, &c.props, &full) {
+                Ok(chain) => chain,
+                // The reader records what Flumen lacks; the sink is then not run.
+                Err(ChainError::Unsupported) => Chain::default(),
+                Err(ChainError::Broken) => return Err(Dropped::Broken),
+            };
             extras = Some((rate, chain, errors));
             Ok(())
         });
-        let sink = match (built, extras) {
-            (Ok(Built::Sink(sink)), Some(extras)) => (sink, extras),
-            (Err(Dropped::Unsupported), _) => continue,
+        let made = match built {
+            Ok(made) => made,
+            Err(Dropped::Broken) => {
+                out.broken.insert(c.name.clone());
+                continue;
+            }
+        };
+        let Some(ch) = channels.get(&s.channel) else {
+            let (kind, message) = if partial.dropped(ComponentKind::Channel, &s.channel) {
+                partial.cascade(ComponentKind::Sink, &c.name);
+                (FindingKind::PartialDrop, format!(
+                    "Sink `{}` is not started: it drains channel `{}`, which Flumen cannot run (see its finding); Flume would run both.",
+                    c.name, s.channel
+                ))
+            } else {
+                out.broken.insert(c.name.clone());
+                (FindingKind::DroppedComponent, format!(
+                    "Sink `{}` drains channel `{}`, which Flume drops because of its configuration; Flume drops the sink too.",
+                    c.name, s.channel
+                ))
+            };
+            findings.push(Finding::new(
+                kind,
+                Some(c.type_.origin.clone()),
+                format!("{full}.channel"),
+                message,
+            ));
+            continue;
+        };
+        let capacity = ch.transaction_capacity();
+        if let Some(finding) = batch_too_large(agent, ComponentKind::Sink, c, &s.channel, capacity)
+        {
+            findings.push(finding);
+            out.broken.insert(c.name.clone());
+            continue;
+        }
+        let (sink, (rate, chain, errors)) = match (made, extras) {
+            (Made::Built(Built::Sink(sink)), Some(extras)) => (sink, extras),
+            (Made::Lacking(what, finding), _) => {
+                findings.extend(finding);
+                partial.lack(
+                    ComponentKind::Sink,
+                    &c.name,
+                    what,
+                    format!("would drain {}", s.channel),
+                    c.type_.origin.clone(),
+                );
+                continue;
+            }
             _ => {
                 out.broken.insert(c.name.clone());
                 continue;
             }
         };
-        let (sink, (rate, chain, errors)) = sink;
-        let Some(ch) = channels.get(&s.channel) else {
-            findings.push(Finding::new(
-                FindingKind::DroppedComponent,
-                Some(c.type_.origin.clone()),
-                format!("{full}.channel"),
-                format!(
-                    "Sink `{}` drains channel `{}`, which was dropped; Flume drops the sink too.",
-                    c.name, s.channel
-                ),
-            ));
-            if !channels.flumen_only.contains(s.channel.as_str()) {
-                out.broken.insert(c.name.clone());
-            }
-            continue;
-        };
-        if sink.batch_size() > ch.transaction_capacity() {
-            let key = batch_key(sink.type_name());
-            findings.push(incompatible_batch(
-                agent,
-                "sinks",
-                c,
-                key,
-                sink.batch_size(),
-                &s.channel,
-                ch.transaction_capacity(),
-            ));
-            out.broken.insert(c.name.clone());
-            continue;
+        if let Some(finding) = capped_batch(c, sink.batch_size(), &s.channel, capacity) {
+            findings.push(finding);
         }
         let (error_channel, _) = match errors {
             Some((n, r)) => (Some(n), Some(r)),
@@ -110,6 +134,7 @@ pub(super) fn build_sinks(
 pub(super) fn build_groups(
     spec: &AgentSpec,
     sinks: &mut BuiltSinks,
+    partial: &mut Partial,
     findings: &mut Vec<Finding>,
 ) -> Option<Vec<GroupNode>> {
     let agent = &spec.name;
@@ -137,31 +162,96 @@ pub(super) fn build_groups(
             .cloned()
             .collect();
         if members.is_empty() {
+            // Flume would fail the whole agent on a member it cannot build (above), so an
+            // empty group here lost its members to Flumen alone.
+            partial.cascade(ComponentKind::SinkGroup, &g.name);
             findings.push(Finding::new(
-                FindingKind::DroppedComponent,
+                FindingKind::PartialDrop,
                 g.origin.clone(),
                 format!("{key}.sinks"),
                 format!(
-                    "Sink group `{}` has no sink left that could be built; it is dropped.",
+                    "Sink group `{}` is not started: Flumen cannot run any of its sinks (see their findings); Flume would run it.",
                     g.name
                 ),
             ));
             continue;
         }
+        let lost: Vec<&str> = g
+            .sinks
+            .iter()
+            .filter(|m| !members.contains(m) && partial.dropped(ComponentKind::Sink, m))
+            .map(String::as_str)
+            .collect();
+        if !lost.is_empty() {
+            findings.push(Finding::new(
+                FindingKind::PartialDrop,
+                g.origin.clone(),
+                format!("{key}.sinks"),
+                format!(
+                    "Sink group `{}` would run without {}, which Flumen cannot run; Flume would run the group with all its sinks.",
+                    g.name,
+                    lost.join(", ")
+                ),
+            ));
+        }
         let mut reader = PropReader::new(&g.props, &key);
+        if let Some(origin) = &g.origin {
+            reader = reader.anchored(origin.clone());
+        }
         let processor = SinkProcessor::from_props(&mut reader, &members);
+        let lacking = reader.lacking().map(str::to_string);
         findings.extend(reader.finish());
-        match processor {
-            Some(processor) => groups.push(GroupNode {
+        match (processor, lacking) {
+            (Some(processor), None) => groups.push(GroupNode {
                 name: g.name.clone(),
                 sinks: members,
                 processor,
             }),
-            None => {
+            (_, Some(what)) => {
+                sinks.built.retain(|s| !members.contains(&s.name));
+                partial.lack(
+                    ComponentKind::SinkGroup,
+                    &g.name,
+                    what,
+                    format!("would drive {}", members.join(", ")),
+                    g.origin.clone(),
+                );
+            }
+            (None, None) => {
                 // Flume took the sinks out of the lone-sink pool before failing: they do not run.
                 sinks.built.retain(|s| !members.contains(&s.name));
             }
         }
     }
     Some(groups)
+}
+
+/// A sink Flume does not batch-check (its class is not `BatchSizeSupported`) may still take
+/// batches in Flumen (the http sink's `batchSize`): beyond the channel's transactionCapacity
+/// they are capped, and a `batchSize` written above it is reported.
+fn capped_batch(
+    c: &crate::config::ComponentSpec,
+    batch: usize,
+    channel: &str,
+    capacity: usize,
+) -> Option<Finding> {
+    let flume_checks = match registry::lookup(ComponentKind::Sink, c.type_.value.trim()) {
+        Lookup::Found(entry) => entry.builtin().is_some_and(|b| b.batch.is_some()),
+        _ => true,
+    };
+    let written = c.props.get("batchSize")?;
+    if flume_checks || batch <= capacity {
+        return None;
+    }
+    Some(
+        Finding::new(
+            FindingKind::BadValue,
+            Some(written.origin.clone()),
+            written.full_key.clone(),
+            format!(
+                "Batch size {batch} is greater than the transactionCapacity {capacity} of channel `{channel}`; each take is capped at {capacity} events (Flume does not check this sink's batches)."
+            ),
+        )
+        .expected(format!("batchSize <= {capacity}")),
+    )
 }

@@ -83,6 +83,8 @@ impl Component {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SectionConf {
     pub list: Option<Prop>,
+    /// The list key when it was written with an empty value (Flume ignores it).
+    pub empty_list: Option<Prop>,
     pub components: Vec<Component>,
 }
 
@@ -174,13 +176,20 @@ pub(crate) fn group(inputs: &Inputs<'_>, findings: &mut Vec<Finding>) -> Option<
             continue;
         }
         if java_trim(&prop.value).is_empty() {
-            findings.push(
-                ignored(
-                    prop,
-                    format!("`{key}` has an empty value; Flume ignores the key."),
-                )
-                .expected("a value after the separator"),
-            );
+            let list = Section::ALL.into_iter().find(|s| s.key() == config_key);
+            let message = match list {
+                Some(section) => {
+                    conf.section_mut(section).empty_list = Some(prop.clone());
+                    format!(
+                        "The {} list `{key}` is empty; Flume ignores the key, so agent `{agent}` \
+                         lists no {}s.",
+                        section.noun(),
+                        section.noun()
+                    )
+                }
+                None => format!("`{key}` has an empty value; Flume ignores the key."),
+            };
+            findings.push(ignored(prop, message).expected("a value after the separator"));
             continue;
         }
         if agent_part.is_empty() || config_key.is_empty() {

@@ -176,27 +176,30 @@ fn no_channels_or_no_sources_and_sinks_means_no_agent() {
 }
 
 #[test]
-fn configured_but_unlisted_components_are_ignored_key_by_key() {
+fn a_configured_but_unlisted_component_is_one_finding_at_its_first_key() {
     let loaded = load(&format!(
         "{BASE}a1.sinks.k2.type = logger\na1.sinks.k2.channel = c1\n"
     ));
-    assert_eq!(
-        line(finding(
-            &loaded,
-            FindingKind::IgnoredKey,
-            "a1.sinks.k2.type"
-        )),
-        9
-    );
-    assert_eq!(
-        line(finding(
-            &loaded,
-            FindingKind::IgnoredKey,
-            "a1.sinks.k2.channel"
-        )),
-        10
-    );
+    let f = finding(&loaded, FindingKind::IgnoredKey, "a1.sinks.k2");
+    assert_eq!(line(f), 9);
+    assert!(f.message.contains("its 2 keys"), "{f}");
+    let about_k2 = loaded
+        .findings
+        .iter()
+        .filter(|f| f.key.starts_with("a1.sinks.k2"))
+        .count();
+    assert_eq!(about_k2, 1, "{:#?}", loaded.findings);
     assert_eq!(names(&loaded).2, ["k1"]);
+}
+
+#[test]
+fn an_empty_list_is_named_as_empty_at_its_line() {
+    let loaded = load(&BASE.replace("a1.sinks = k1", "a1.sinks ="));
+    let f = finding(&loaded, FindingKind::IgnoredKey, "a1.sinks");
+    assert_eq!(line(f), 3);
+    assert!(f.message.contains("is empty"), "{f}");
+    let f = finding(&loaded, FindingKind::IgnoredKey, "a1.sinks.k1");
+    assert!(f.message.contains("`a1.sinks` is empty (line 3)"), "{f}");
 }
 
 #[test]
@@ -350,8 +353,8 @@ fn a_component_with_an_unknown_type_and_a_bad_config_key_is_dropped() {
 #[test]
 fn keys_of_a_component_under_the_wrong_kind_suggest_the_right_one() {
     let loaded = load(&format!("{BASE}a1.sources.k1.batchSize = 10\n"));
-    let f = finding(&loaded, FindingKind::IgnoredKey, "a1.sources.k1.batchSize");
-    assert_eq!(f.suggestion.as_deref(), Some("a1.sinks.k1.batchSize"));
+    let f = finding(&loaded, FindingKind::IgnoredKey, "a1.sources.k1");
+    assert_eq!(f.suggestion.as_deref(), Some("a1.sinks.k1"));
 }
 
 #[test]
@@ -359,7 +362,7 @@ fn a_typo_in_a_list_is_reported_on_the_list_not_on_the_keys() {
     let loaded = load(&BASE.replace("a1.sinks = k1", "a1.sinks = k1,"));
     let f = finding(&loaded, FindingKind::DroppedComponent, "a1.sinks");
     assert_eq!(f.suggestion.as_deref(), Some("k1"));
-    let f = finding(&loaded, FindingKind::IgnoredKey, "a1.sinks.k1.type");
+    let f = finding(&loaded, FindingKind::IgnoredKey, "a1.sinks.k1");
     assert_eq!(f.suggestion, None);
 }
 

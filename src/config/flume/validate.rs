@@ -303,6 +303,7 @@ pub(crate) fn validate(conf: AgentConf, findings: &mut Vec<Finding>) -> Option<A
                 props: props_of(c, &["type", "channels"]),
             },
             channels: kept,
+            channels_origin: list.origin.clone(),
         });
     }
 
@@ -379,6 +380,7 @@ pub(crate) fn validate(conf: AgentConf, findings: &mut Vec<Finding>) -> Option<A
             .get("errorChannel")
             .map(|p| p.value.trim().to_string())
     };
+    let mut unused_channels = Vec::new();
     channels.retain(|c| {
         let used = sources.iter().any(|s| {
             s.channels.contains(&c.name)
@@ -397,6 +399,7 @@ pub(crate) fn validate(conf: AgentConf, findings: &mut Vec<Finding>) -> Option<A
                     c.name
                 ),
             ));
+            unused_channels.push(c.clone());
         }
         used
     });
@@ -407,6 +410,7 @@ pub(crate) fn validate(conf: AgentConf, findings: &mut Vec<Finding>) -> Option<A
         channels,
         sinks,
         sinkgroups,
+        unused_channels,
     })
 }
 
@@ -524,7 +528,8 @@ fn agent_not_started(agent: &str, origin: Option<Origin>, message: String) -> Fi
     Finding::new(FindingKind::AgentNotStarted, origin, agent, message)
 }
 
-/// Every key of a component that its section's list does not name: Flume never looks at it.
+/// A component its section's list does not name: Flume never looks at its keys. One finding
+/// per component, at its first key.
 fn report_unlisted(
     conf: &AgentConf,
     listed: &dyn Fn(Section) -> Vec<String>,
@@ -533,11 +538,14 @@ fn report_unlisted(
     let agent = conf.name.as_str();
     for section in Section::ALL {
         let names = listed(section);
-        let list = &conf.section(section).list;
-        for c in &conf.section(section).components {
+        let sec = conf.section(section);
+        for c in &sec.components {
             if names.contains(&c.name) {
                 continue;
             }
+            let Some(first) = c.first() else {
+                continue;
+            };
             // The name is listed in another section (`a1.sources.k1.x` for sink `k1`): suggest
             // that section. Else a close listed name that is itself configured (a close name
             // that is not configured is a typo in the list, reported on the list).
@@ -547,36 +555,40 @@ fn report_unlisted(
             let near = match other {
                 Some(o) => Some((o, c.name.clone())),
                 None => near_name(&c.name, names.iter().map(String::as_str))
-                    .filter(|n| conf.section(section).component(n).is_some())
+                    .filter(|n| sec.component(n).is_some())
                     .map(|n| (section, n)),
             };
-            let why = match list {
-                Some(list) => format!("`{}` does not list it", list.full_key),
-                None => format!("there is no `{agent}.{}` list", section.key()),
+            let list_key = format!("{agent}.{}", section.key());
+            let why = match (&sec.list, &sec.empty_list) {
+                (Some(list), _) => format!("`{}` does not list it", list.full_key),
+                (None, Some(empty)) => format!(
+                    "`{list_key}` is empty (line {}), so it lists nothing",
+                    empty.origin.line
+                ),
+                (None, None) => format!("there is no `{list_key}` list"),
             };
             let why = match other {
                 Some(o) => format!("{why} (`{}` is a {} of `{agent}`)", c.name, o.noun()),
                 None => why,
             };
-            for (rel, p) in &c.props {
-                findings.push(
-                    Finding::new(
-                        FindingKind::IgnoredKey,
-                        Some(p.origin.clone()),
-                        p.full_key.clone(),
-                        format!(
-                            "{} `{}` is configured but {why}; Flume ignores this key.",
-                            capital(section.noun()),
-                            c.name
-                        ),
-                    )
-                    .expected(format!("`{}` in `{agent}.{}`", c.name, section.key()))
-                    .suggest(
-                        near.as_ref()
-                            .map(|(o, n)| format!("{agent}.{}.{n}.{rel}", o.key())),
+            let keys = match c.props.len() {
+                1 => "its key".to_string(),
+                n => format!("its {n} keys"),
+            };
+            findings.push(
+                Finding::new(
+                    FindingKind::IgnoredKey,
+                    Some(first.origin.clone()),
+                    format!("{list_key}.{}", c.name),
+                    format!(
+                        "{} `{}` is configured but {why}; Flume ignores {keys}.",
+                        capital(section.noun()),
+                        c.name
                     ),
-                );
-            }
+                )
+                .expected(format!("`{}` in `{list_key}`", c.name))
+                .suggest(near.map(|(o, n)| format!("{agent}.{}.{n}", o.key()))),
+            );
         }
     }
 }

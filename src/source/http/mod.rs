@@ -143,30 +143,46 @@ impl HttpConfig {
                 }))
             }
             other => {
+                // Flume hands the `handler.*` keys to the handler class: they are its own.
+                r.mark_prefix_used("handler");
                 let finding = Finding::new(
                     FindingKind::UnsupportedType,
                     r.raw("handler").map(|p| p.origin.clone()),
                     r.full_key("handler"),
                     format!(
-                        "Handler `{other}` is not implemented by Flumen; the source is dropped."
+                        "Handler class `{other}` is not implemented by Flumen (it cannot run Java plugins); Flume would hand it the `handler.*` keys."
                     ),
                 )
                 .expected(format!(
                     "one of {JSON_HANDLER}, {MORPHLINE_BLOB_HANDLER}, {CORE_BLOB_HANDLER}"
                 ));
-                r.drop_component(finding);
+                r.unsupported(format!("handler `{other}`"), finding);
                 None
             }
         };
         for key in ["ssl", "enableSSL"] {
             if r.bool(key, false) {
                 let finding = Finding::new(
-                    FindingKind::BadValue,
+                    FindingKind::UnsupportedType,
                     r.raw(key).map(|p| p.origin.clone()),
                     r.full_key(key),
-                    "TLS is not implemented by Flumen's http source; the source is dropped rather than served in clear text.",
+                    "TLS is not implemented by Flumen's http source; the source is refused rather than served in clear text.",
                 );
-                r.drop_component(finding);
+                r.unsupported("TLS (`ssl`)", finding);
+                // Flume reads the keystore settings when TLS is on.
+                for k in [
+                    "keystore",
+                    "keystore-password",
+                    "keystore-type",
+                    "keystorePassword",
+                    "exclude-protocols",
+                    "excludeProtocols",
+                    "include-protocols",
+                    "exclude-cipher-suites",
+                    "include-cipher-suites",
+                ] {
+                    r.mark_used(k);
+                }
             }
         }
         let max_request_bytes = r.number(
@@ -175,7 +191,7 @@ impl HttpConfig {
             1,
             usize::MAX / 4,
         );
-        if r.is_fatal() {
+        if r.is_fatal() || r.lacking().is_some() {
             return None;
         }
         Some(HttpConfig {

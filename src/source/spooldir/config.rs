@@ -292,22 +292,25 @@ fn deserializer(
             let key = r.full_key("deserializer");
             // Its settings belong to it; reporting each as ignored would only add noise.
             r.mark_prefix_used("deserializer");
-            let (finding_kind, message) = if kind.contains('.') {
-                (
+            let finding = |kind_, message| {
+                Finding::new(kind_, origin, key, message)
+                    .expected(format!("one of {}", known.join(", ")))
+            };
+            if kind.contains('.') {
+                let what = format!("deserializer `{kind}`");
+                let f = finding(
                     FindingKind::UnsupportedType,
-                    format!("Deserializer class `{kind}` cannot be loaded by Flumen (no Java classes); the source is dropped."),
-                )
+                    format!("Deserializer class `{kind}` cannot be loaded by Flumen (it cannot run Java plugins); Flume would hand it the `deserializer.*` keys."),
+                );
+                r.unsupported(what, f);
             } else {
-                (
+                let f = finding(
                     FindingKind::BadValue,
                     format!("Deserializer `{kind}` is not known; Flume fails to start the source with it."),
                 )
-            };
-            r.drop_component(
-                Finding::new(finding_kind, origin, key, message)
-                    .expected(format!("one of {}", known.join(", ")))
-                    .suggest(did_you_mean(&kind, known)),
-            );
+                .suggest(did_you_mean(&kind, known));
+                r.drop_component(f);
+            }
             None
         }
     }

@@ -108,10 +108,6 @@ impl Source for SpoolDirSource {
         "spooldir"
     }
 
-    fn batch_size(&self) -> Option<usize> {
-        Some(self.config.batch_size)
-    }
-
     fn describe(&self) -> String {
         let c = &self.config;
         format!(

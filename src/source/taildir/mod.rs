@@ -224,10 +224,6 @@ impl Source for TaildirSource {
         "TAILDIR"
     }
 
-    fn batch_size(&self) -> Option<usize> {
-        Some(self.config.batch_size)
-    }
-
     fn describe(&self) -> String {
         let c = &self.config;
         let groups: Vec<String> = c

@@ -2,7 +2,8 @@
 //!
 //! One table, one line per component: it resolves `type` values (aliases case-insensitively,
 //! as Flume's factories do; class names exactly), feeds "did you mean" and `flumen check`, and
-//! knows which Flume components Flumen does not implement so they are reported by name.
+//! knows which Flume components Flumen does not implement so they are reported by name
+//! ([`builtins`] holds Flume's facts about every built-in, implemented or not).
 
 use crate::channel::file::{FileChannel, FileChannelConfig};
 use crate::channel::memory::{MemoryChannel, MemoryChannelConfig};
@@ -23,6 +24,10 @@ use crate::source::spooldir::{SpoolDirConfig, SpoolDirSource};
 use crate::source::taildir::{TaildirConfig, TaildirSource};
 use crate::source::Source;
 use std::sync::Arc;
+
+pub mod builtins;
+
+pub use builtins::Builtin;
 
 /// A component built from its config, not yet started.
 pub enum Built {
@@ -183,72 +188,21 @@ pub static ENTRIES: &[Entry] = &[
     },
 ];
 
-/// Flume's own type aliases per kind (from its `SourceType`, `ChannelType`, `SinkType`
-/// enums), used to tell "a Flume component Flumen lacks" from "a misspelt name".
-const FLUME_ALIASES: &[(ComponentKind, &[&str])] = &[
-    (
-        ComponentKind::Source,
-        &[
-            "avro",
-            "thrift",
-            "exec",
-            "jms",
-            "spooldir",
-            "taildir",
-            "netcat",
-            "netcatudp",
-            "seq",
-            "syslogtcp",
-            "multiport_syslogtcp",
-            "syslogudp",
-            "http",
-            "other",
-        ],
-    ),
-    (
-        ComponentKind::Channel,
-        &[
-            "memory",
-            "file",
-            "jdbc",
-            "spillablememory",
-            "pseudo_txn",
-            "other",
-        ],
-    ),
-    (
-        ComponentKind::Sink,
-        &[
-            "null",
-            "logger",
-            "file_roll",
-            "hdfs",
-            "irc",
-            "avro",
-            "thrift",
-            "elasticsearch",
-            "hbase",
-            "hbase2",
-            "asynchbase",
-            "morphline_solr",
-            "hive",
-            "http",
-            "other",
-        ],
-    ),
-];
-
 /// What a `type` value resolves to.
 pub enum Lookup {
     /// An implemented type.
     Found(&'static Entry),
-    /// A Flume alias or a Java class name that Flumen does not implement.
-    Unsupported,
-    /// Neither: most likely a typo. Carries the closest known name.
+    /// A type Flume would run that Flumen does not implement: one of Flume's built-ins
+    /// (`Some`), or a custom class from a plugin (`None`).
+    Unsupported(Option<&'static Builtin>),
+    /// Neither an alias nor a class name: Flume's factory cannot load it. Carries the closest
+    /// known name.
     Unknown(Option<String>),
 }
 
-/// Resolves a `type` value for a kind of component.
+/// Resolves a `type` value for a kind of component, as Flume's factories do: a built-in alias
+/// (case-insensitively), else a class name. A value without a dot is no class name, so Flume's
+/// `Class.forName` fails on it.
 pub fn lookup(kind: ComponentKind, type_name: &str) -> Lookup {
     let t = type_name.trim();
     for entry in ENTRIES.iter().filter(|e| e.kind == kind) {
@@ -256,19 +210,20 @@ pub fn lookup(kind: ComponentKind, type_name: &str) -> Lookup {
             return Lookup::Found(entry);
         }
     }
-    let flume_alias = FLUME_ALIASES
-        .iter()
-        .filter(|(k, _)| *k == kind)
-        .flat_map(|(_, names)| names.iter())
-        .any(|a| a.eq_ignore_ascii_case(t));
-    if flume_alias || t.contains('.') {
-        return Lookup::Unsupported;
+    if let Some(builtin) = builtins::find(kind, t) {
+        return Lookup::Unsupported(Some(builtin));
     }
-    let candidates = FLUME_ALIASES
-        .iter()
-        .filter(|(k, _)| *k == kind)
-        .flat_map(|(_, names)| names.iter().copied());
-    Lookup::Unknown(did_you_mean(t, candidates))
+    if t.contains('.') {
+        return Lookup::Unsupported(None);
+    }
+    Lookup::Unknown(did_you_mean(t, builtins::aliases(kind)))
+}
+
+impl Entry {
+    /// Flume's facts about this type (its batch key), from [`builtins`].
+    pub fn builtin(&self) -> Option<&'static Builtin> {
+        builtins::find(self.kind, self.alias)
+    }
 }
 
 /// Implemented aliases of a kind, for messages.
