@@ -87,20 +87,33 @@ fn write_log(dir: &Path, n: usize) {
     std::fs::write(dir.join("logs/app.log"), body).expect("writing the log");
 }
 
-#[test]
-fn a_config_whose_sink_flumen_lacks_does_not_start_and_reads_nothing() {
+/// Checks the TAILDIR → memory → hdfs config with `args`: exactly `expected` findings, and
+/// an agent that exits 2 without ever reading its source. Returns the check's JSON.
+fn refused_without_reading(args: &[&str], expected: &[(&str, &str, u64)]) -> Value {
     let dir = test_dir();
     let d = dir.path();
     write_log(d, 20);
     let cfg = taildir_to_hdfs(d, &["a1.channels.c1.type = memory"]);
-    let (code, json, _) = check_json(&cfg, &[]);
+    let (code, json, _) = check_json(&cfg, args);
     assert_eq!(code, 1);
-    assert_eq!(
-        all(&json),
-        owned(&[
+    assert_eq!(all(&json), owned(expected));
+    assert!(json["topology"].is_null());
+    let mut agent = Agent::start(d, "a1", &cfg, args);
+    assert_eq!(agent.wait().code(), Some(2), "{}", agent.log());
+    assert!(agent.log().contains("ERROR"), "{}", agent.log());
+    // The source never ran: no position was recorded past lines nobody could deliver.
+    assert!(!d.join("pos.json").exists(), "{}", agent.log());
+    json
+}
+
+#[test]
+fn a_config_whose_sink_flumen_lacks_does_not_start_and_reads_nothing() {
+    let json = refused_without_reading(
+        &[],
+        &[
             ("unsupported-type", "a1.sinks.k1.type", 10),
             ("partial-topology", "a1", 10),
-        ])
+        ],
     );
     let refusal = message(at(&json, "partial-topology", "a1", 10));
     assert!(
@@ -108,43 +121,22 @@ fn a_config_whose_sink_flumen_lacks_does_not_start_and_reads_nothing() {
         "{refusal}"
     );
     assert!(refusal.contains("--allow-partial"), "{refusal}");
-    assert!(json["topology"].is_null());
-
-    let mut agent = Agent::start(d, "a1", &cfg, &[]);
-    let status = agent.wait();
-    assert_eq!(status.code(), Some(2), "{}", agent.log());
-    assert!(
-        agent.log().contains("[partial-topology]"),
-        "{}",
-        agent.log()
-    );
-    // The source never ran: no position was recorded past lines nobody could deliver.
-    assert!(!d.join("pos.json").exists(), "{}", agent.log());
 }
 
 #[test]
 fn allow_partial_refuses_a_memory_channel_left_without_a_consumer() {
-    let dir = test_dir();
-    let d = dir.path();
-    write_log(d, 20);
-    let cfg = taildir_to_hdfs(d, &["a1.channels.c1.type = memory"]);
-    let (code, json, _) = check_json(&cfg, &["--allow-partial"]);
-    assert_eq!(code, 1);
-    assert_eq!(
-        all(&json),
-        owned(&[
+    let json = refused_without_reading(
+        &["--allow-partial"],
+        &[
             ("unsupported-type", "a1.sinks.k1.type", 10),
             ("no-consumer", "a1.channels.c1", 13),
-        ])
+        ],
     );
     let f = message(at(&json, "no-consumer", "a1.channels.c1", 13));
     assert!(
         f.contains("fed by source `r1`") && f.contains("`k1` could not be started"),
         "{f}"
     );
-    let mut agent = Agent::start(d, "a1", &cfg, &["--allow-partial"]);
-    assert_eq!(agent.wait().code(), Some(2), "{}", agent.log());
-    assert!(!d.join("pos.json").exists());
 }
 
 #[test]

@@ -8,7 +8,7 @@ use super::common::{batch_too_large, build_one, Dropped, Made};
 use super::partial::Partial;
 use super::{error_channel, Channels, ErrorChannel};
 use crate::agent::topology::{GroupNode, SinkNode};
-use crate::config::{AgentSpec, ComponentKind, Finding, FindingKind, PropReader};
+use crate::config::{AgentSpec, ComponentKind, Finding, FindingKind, PropReader, SinkSpec};
 use crate::interceptor::{build_chain, Chain, ChainError};
 use crate::registry::{self, Built, Lookup};
 use crate::sink::processor::SinkProcessor;
@@ -28,103 +28,116 @@ pub(super) fn build_sinks(
     partial: &mut Partial,
     findings: &mut Vec<Finding>,
 ) -> BuiltSinks {
-    let agent = &spec.name;
     let mut out = BuiltSinks {
         built: Vec::new(),
         broken: BTreeSet::new(),
     };
-    let agent = agent.as_str();
     for s in &spec.sinks {
-        let c = &s.component;
-        let full = format!("{agent}.sinks.{}", c.name);
-        let mut extras: Option<(u64, Chain, ErrorChannel)> = None;
-        let built = build_one(agent, ComponentKind::Sink, c, findings, |r| {
-            let rate = r
-                .number("maxEventsPerSecond", 0u64, 0, u64::MAX / 2)
-                .ok_or(Dropped::Broken)?;
-            let errors = error_channel(r, channels)?;
-            let chain = match build_chain(r, &c.props, &full) {
-                Ok(chain) => chain,
-                // The reader records what Flumen lacks; the sink is then not run.
-                Err(ChainError::Unsupported) => Chain::default(),
-                Err(ChainError::Broken) => return Err(Dropped::Broken),
-            };
-            extras = Some((rate, chain, errors));
-            Ok(())
-        });
-        let made = match built {
-            Ok(made) => made,
+        match build_sink(&spec.name, s, channels, partial, findings) {
+            Ok(Some(node)) => out.built.push(node),
+            Ok(None) => {}
             Err(Dropped::Broken) => {
-                out.broken.insert(c.name.clone());
-                continue;
+                out.broken.insert(s.component.name.clone());
             }
-        };
-        let Some(ch) = channels.get(&s.channel) else {
-            let (kind, message) = if partial.dropped(ComponentKind::Channel, &s.channel) {
-                partial.cascade(ComponentKind::Sink, &c.name);
-                (FindingKind::PartialDrop, format!(
-                    "Sink `{}` is not started: it drains channel `{}`, which Flumen cannot run (see its finding); Flume would run both.",
-                    c.name, s.channel
-                ))
-            } else {
-                out.broken.insert(c.name.clone());
-                (FindingKind::DroppedComponent, format!(
-                    "Sink `{}` drains channel `{}`, which Flume drops because of its configuration; Flume drops the sink too.",
-                    c.name, s.channel
-                ))
-            };
-            findings.push(Finding::new(
-                kind,
-                Some(c.type_.origin.clone()),
-                format!("{full}.channel"),
-                message,
-            ));
-            continue;
-        };
-        let capacity = ch.transaction_capacity();
-        if let Some(finding) = batch_too_large(agent, ComponentKind::Sink, c, &s.channel, capacity)
-        {
-            findings.push(finding);
-            out.broken.insert(c.name.clone());
-            continue;
         }
-        let (sink, (rate, chain, errors)) = match (made, extras) {
-            (Made::Built(Built::Sink(sink)), Some(extras)) => (sink, extras),
-            (Made::Lacking(what, finding), _) => {
-                findings.extend(finding);
-                partial.lack(
-                    ComponentKind::Sink,
-                    &c.name,
-                    what,
-                    format!("would drain {}", s.channel),
-                    c.type_.origin.clone(),
-                );
-                continue;
-            }
-            _ => {
-                out.broken.insert(c.name.clone());
-                continue;
-            }
-        };
-        if let Some(finding) = capped_batch(c, sink.batch_size(), &s.channel, capacity) {
-            findings.push(finding);
-        }
-        let (error_channel, _) = match errors {
-            Some((n, r)) => (Some(n), Some(r)),
-            None => (None, None),
-        };
-        out.built.push(SinkNode {
-            name: c.name.clone(),
-            type_name: c.type_.value.clone(),
-            sink,
-            channel: s.channel.clone(),
-            max_events_per_second: rate,
-            chain,
-            error_channel,
-            counters: Arc::new(SinkCounter::default()),
-        });
     }
     out
+}
+
+/// One sink, in the order of Flume's `loadSinks`: configure, find the channel, check the
+/// batch. `Ok(None)`: Flume would run it and Flumen cannot (recorded in `partial`).
+fn build_sink(
+    agent: &str,
+    s: &SinkSpec,
+    channels: &Channels<'_>,
+    partial: &mut Partial,
+    findings: &mut Vec<Finding>,
+) -> Result<Option<SinkNode>, Dropped> {
+    let c = &s.component;
+    let full = format!("{agent}.sinks.{}", c.name);
+    let mut extras: Option<(u64, Chain, ErrorChannel)> = None;
+    let made = build_one(agent, ComponentKind::Sink, c, findings, |r| {
+        let rate = r
+            .number("maxEventsPerSecond", 0u64, 0, u64::MAX / 2)
+            .ok_or(Dropped::Broken)?;
+        let errors = error_channel(r, channels)?;
+        let chain = match build_chain(r, &c.props, &full) {
+            Ok(chain) => chain,
+            // The reader records what Flumen lacks; the sink is then not run.
+            Err(ChainError::Unsupported) => Chain::default(),
+            Err(ChainError::Broken) => return Err(Dropped::Broken),
+        };
+        extras = Some((rate, chain, errors));
+        Ok(())
+    })?;
+    let Some(ch) = channels.get(&s.channel) else {
+        return lost_channel(s, partial, findings, &full);
+    };
+    let capacity = ch.transaction_capacity();
+    if let Some(finding) = batch_too_large(agent, ComponentKind::Sink, c, &s.channel, capacity) {
+        findings.push(finding);
+        return Err(Dropped::Broken);
+    }
+    let (sink, (rate, chain, errors)) = match (made, extras) {
+        (Made::Built(Built::Sink(sink)), Some(extras)) => (sink, extras),
+        (Made::Lacking(what, finding), _) => {
+            findings.extend(finding);
+            let role = format!("would drain {}", s.channel);
+            partial.lack(
+                ComponentKind::Sink,
+                &c.name,
+                what,
+                role,
+                c.type_.origin.clone(),
+            );
+            return Ok(None);
+        }
+        _ => return Err(Dropped::Broken),
+    };
+    findings.extend(capped_batch(c, sink.batch_size(), &s.channel, capacity));
+    Ok(Some(SinkNode {
+        name: c.name.clone(),
+        type_name: c.type_.value.clone(),
+        sink,
+        channel: s.channel.clone(),
+        max_events_per_second: rate,
+        chain,
+        error_channel: errors.map(|(name, _)| name),
+        counters: Arc::new(SinkCounter::default()),
+    }))
+}
+
+/// A sink whose channel was not built: Flume drops it too (Flume's own drop), unless the
+/// channel is one only Flumen cannot run.
+fn lost_channel(
+    s: &SinkSpec,
+    partial: &mut Partial,
+    findings: &mut Vec<Finding>,
+    full: &str,
+) -> Result<Option<SinkNode>, Dropped> {
+    let name = &s.component.name;
+    let flumen_only = partial.dropped(ComponentKind::Channel, &s.channel);
+    let (kind, message, outcome) = if flumen_only {
+        partial.cascade(ComponentKind::Sink, name);
+        let message = format!(
+            "Sink `{name}` is not started: it drains channel `{}`, which Flumen cannot run (see its finding); Flume would run both.",
+            s.channel
+        );
+        (FindingKind::PartialDrop, message, Ok(None))
+    } else {
+        let message = format!(
+            "Sink `{name}` drains channel `{}`, which Flume drops because of its configuration; Flume drops the sink too.",
+            s.channel
+        );
+        (FindingKind::DroppedComponent, message, Err(Dropped::Broken))
+    };
+    findings.push(Finding::new(
+        kind,
+        Some(s.component.type_.origin.clone()),
+        format!("{full}.channel"),
+        message,
+    ));
+    outcome
 }
 
 /// Builds the sink groups. `None` when Flume would abandon the whole agent: a member sink
