@@ -194,7 +194,7 @@ fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
     let (Some(topology), Some(spec)) = (topology, spec) else {
-        tracing::error!(agent = %name, "Agent has nothing to run.");
+        tracing::error!(agent = %name, "Agent not started: see the findings above.");
         return Ok(ExitCode::from(EXIT_CONFIG));
     };
     // Clamped to a day: `inf` or 1e20 would overflow a deadline.

@@ -276,25 +276,76 @@ fn hot_reload_refuses_a_partial_config_unless_allowed() {
         ]),
     );
     agent.wait_for_log(&["Config change applied"]);
+    // The restarted r1 (its channels changed) delivers through c1 and keeps c2's share.
+    let port = latest_port(&agent, "r1");
+    assert_eq!(tcp_send(port, b"after the change\n"), b"OK\n");
+    wait_until("the new pipeline delivers", DEADLINE, || {
+        output_lines(&out).iter().any(|l| l == "after the change")
+    });
     assert!(agent.terminate().success(), "{}", agent.log());
+}
+
+/// The port in the last "listening" line of `source` (a restarted source binds anew).
+fn latest_port(agent: &Agent, source: &str) -> u16 {
+    let needle = format!("source={source}");
+    let log = agent.log();
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("listening") && l.contains(&needle))
+        .unwrap_or_else(|| panic!("{source} never listened: {log}"));
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("address="))
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line}"))
 }
 
 #[test]
 fn file_channel_encryption_is_refused_rather_than_written_in_plaintext() {
     let dir = test_dir();
-    let out = dir.path().join("out");
-    let cfg = netcat_to_file(
-        &out,
-        &[
+    let d = dir.path();
+    std::fs::write(d.join("keys.jceks"), b"store").expect("writing the key store");
+    std::fs::write(d.join("password"), b"secret").expect("writing the password");
+    let store = format!(
+        "a1.channels.c1.encryption.keyProvider.keyStoreFile = {}/keys.jceks",
+        d.display()
+    );
+    let password = format!(
+        "a1.channels.c1.encryption.keyProvider.keyStorePasswordFile = {}/password",
+        d.display()
+    );
+    let encrypted = |keys: &[&str]| {
+        let mut extra = vec![
             "a1.channels.c1.encryption.activeKey = key-0",
             "a1.channels.c1.encryption.cipherProvider = AESCTRNOPADDING",
             "a1.channels.c1.encryption.keyProvider = JCEKSFILE",
-            "a1.channels.c1.encryption.keyProvider.keyStoreFile = /etc/flume/keys.jceks",
-        ],
-    )
-    .replace("a1.channels.c1.type = memory", "a1.channels.c1.type = file");
+        ];
+        extra.extend_from_slice(keys);
+        netcat_to_file(&d.join("out"), &extra)
+            .replace("a1.channels.c1.type = memory", "a1.channels.c1.type = file")
+    };
+    let cfg = encrypted(&[
+        &store,
+        &password,
+        "a1.channels.c1.encryption.keyProvider.keys = key-0",
+    ]);
     let (code, json, _) = check_json(&cfg, &[]);
     assert_eq!(code, 1);
+    // r1 and k1 are fine; they go with the channel Flumen refuses.
+    assert_eq!(
+        all(&json),
+        owned(&[
+            ("partial-drop", "a1.sources.r1", 7),
+            ("partial-topology", "a1", 8),
+            ("partial-drop", "a1.sinks.k1.channel", 10),
+            (
+                "unsupported-type",
+                "a1.channels.c1.encryption.keyProvider",
+                15
+            ),
+        ])
+    );
     let f = message(at(
         &json,
         "unsupported-type",
@@ -307,11 +358,18 @@ fn file_channel_encryption_is_refused_rather_than_written_in_plaintext() {
         refusal.contains("channel `c1` needs encryption"),
         "{refusal}"
     );
-    // The key provider's own keys are its business, not "ignored".
-    assert!(findings_of(&json, "ignored-key").is_empty(), "{json:#}");
-    let dir = test_dir();
-    let mut agent = Agent::start(dir.path(), "a1", &cfg, &[]);
+    let mut agent = Agent::start(d, "a1", &cfg, &[]);
     assert_eq!(agent.wait().code(), Some(2), "{}", agent.log());
+    assert!(!d.join("out").exists());
+
+    // Without its password file and keys, Flume's key provider fails: Flume's own drop.
+    let (_, json, _) = check_json(&encrypted(&[&store]), &[]);
+    let key = "a1.channels.c1.encryption.keyProvider.keyStorePasswordFile";
+    assert!(message(at(&json, "dropped-component", key, 8)).contains("Flume fails to configure"));
+    assert!(
+        findings_of(&json, "partial-topology").is_empty(),
+        "{json:#}"
+    );
 }
 
 #[test]
@@ -331,6 +389,15 @@ fn an_unknown_type_stops_the_whole_agent_even_on_an_unused_channel() {
     let dir = test_dir();
     let mut agent = Agent::start(dir.path(), "a1", &cfg, &["--allow-partial"]);
     assert_eq!(agent.wait().code(), Some(2), "{}", agent.log());
+    // Java's class loader is case-sensitive: a built-in class in other letter case does not load.
+    let cfg = netcat_to_file(out, &[]).replace(
+        "a1.sinks.k1.type = file_roll",
+        "a1.sinks.k1.type = org.apache.flume.sink.RollingFilesink",
+    );
+    let (_, json, _) = check_json(&cfg, &[]);
+    let f = at(&json, "unknown-type", "a1.sinks.k1.type", 9);
+    assert_eq!(f["suggestion"], "org.apache.flume.sink.RollingFileSink");
+    at(&json, "agent-not-started", "a1", 9);
 }
 
 /// seq r1 → memory c1 (transactionCapacity 10) → `sink` lines.
@@ -489,6 +556,42 @@ fn a_broken_builtin_flumen_lacks_counts_as_flumes_own_drop() {
 }
 
 #[test]
+fn a_bad_dead_letter_channel_leaves_flumes_keys_read() {
+    let cfg = netcat_to_file(
+        Path::new("/tmp/unused-out"),
+        &[
+            "a1.sources.r1.selector.type = replicating",
+            "a1.sources.r1.selector.optional = c1",
+            "a1.sources.r1.interceptors = i1",
+            "a1.sources.r1.interceptors.i1.type = host",
+            "a1.sources.r1.errorChannel = nope",
+        ],
+    );
+    let (_, json, _) = check_json(&cfg, &[]);
+    assert!(findings_of(&json, "ignored-key").is_empty(), "{json:#}");
+    at(&json, "dropped-component", "a1.sources.r1.errorChannel", 17);
+}
+
+#[test]
+fn a_sink_that_loses_its_channel_is_named_at_its_channel_line() {
+    let cfg = conf(&[
+        "a1.sources = r1",
+        "a1.channels = c1",
+        "a1.sinks = k1",
+        "a1.sources.r1.type = seq",
+        "a1.sources.r1.channels = c1",
+        "a1.channels.c1.type = memory",
+        "a1.channels.c1.capacity = 10",
+        "a1.channels.c1.transactionCapacity = 20",
+        "a1.sinks.k1.type = logger",
+        "a1.sinks.k1.channel = c1",
+    ]);
+    let (_, json, _) = check_json(&cfg, &[]);
+    at(&json, "dropped-component", "a1.sinks.k1.channel", 10);
+    at(&json, "dropped-component", "a1.sources.r1.channels", 5);
+}
+
+#[test]
 fn keys_flume_hands_to_plugins_are_not_called_ignored() {
     let cfg = conf(&[
         "a1.sources = r1 r2",
@@ -626,12 +729,108 @@ fn flumen_only_drops_are_not_blamed_on_flume() {
         f.contains("Flumen could not run source `r2`, sink `k2`"),
         "{f}"
     );
+    assert_flume_not_blamed(&json);
+    assert_eq!(json["topology"]["channels"][0][0], "c1", "{json:#}");
+}
+
+/// No finding says Flume drops what only Flumen dropped.
+fn assert_flume_not_blamed(json: &Value) {
     for f in json["findings"].as_array().into_iter().flatten() {
         let m = message(f);
-        let flume_blamed = m.contains("Flume removes") || m.contains("as Flume does");
-        assert!(!flume_blamed, "{f}");
+        let blamed = ["Flume removes", "as Flume does", "Flume drops the source"];
+        assert!(!blamed.iter().any(|b| m.contains(b)), "{f}");
     }
-    assert_eq!(json["topology"]["channels"][0][0], "c1", "{json:#}");
+}
+
+/// netcat r1 → `c1` (memory) and `c2`, with sinks k1 (logger on c1) and k2 on c2; `extra`
+/// lines from line 16 on.
+fn two_lanes(c2_type: &str, k2_type: &str, extra: &[&str]) -> String {
+    let c2 = format!("a1.channels.c2.type = {c2_type}");
+    let k2 = format!("a1.sinks.k2.type = {k2_type}");
+    let mut lines = vec![
+        "a1.sources = r1",
+        "a1.channels = c1 c2",
+        "a1.sinks = k1 k2",
+        "a1.sources.r1.type = netcat",
+        "a1.sources.r1.bind = 127.0.0.1",
+        "a1.sources.r1.port = 0",
+        "a1.sources.r1.channels = c1 c2",
+        "a1.channels.c1.type = memory",
+        &c2,
+        "a1.channels.c2.kafka.bootstrap.servers = k:9092",
+        "a1.sinks.k1.type = logger",
+        "a1.sinks.k1.channel = c1",
+        &k2,
+        "a1.sinks.k2.hdfs.path = /x",
+        "a1.sinks.k2.channel = c2",
+    ];
+    lines.extend_from_slice(extra);
+    conf(&lines)
+}
+
+#[test]
+fn what_flumen_lacks_is_named_through_selectors_groups_and_channels() {
+    // A selector routing to a channel Flumen lacks: the source is Flumen's drop.
+    const KAFKA: &str = "org.apache.flume.channel.kafka.KafkaChannel";
+    let cfg = two_lanes(
+        KAFKA,
+        "logger",
+        &[
+            "a1.sources.r1.selector.type = multiplexing",
+            "a1.sources.r1.selector.header = h",
+            "a1.sources.r1.selector.mapping.a = c2",
+            "a1.sources.r1.selector.default = c1",
+        ],
+    );
+    let (_, json, _) = check_json(&cfg, &[]);
+    let refusal = message(at(&json, "partial-topology", "a1", 9));
+    assert!(
+        refusal.contains("source `r1` needs channel(s) c2 for its selector and would feed c1, c2"),
+        "{refusal}"
+    );
+    assert_flume_not_blamed(&json);
+    let (_, json, _) = check_json(&cfg, &["--allow-partial"]);
+    assert!(
+        json["topology"]["sources"]
+            .as_array()
+            .is_some_and(|s| s.is_empty()),
+        "{json:#}"
+    );
+    assert_flume_not_blamed(&json);
+
+    // A sink Flumen lacks on a channel Flumen lacks: both are named.
+    let (_, json, _) = check_json(&two_lanes(KAFKA, "hdfs", &[]), &[]);
+    let refusal = message(at(&json, "partial-topology", "a1", 9));
+    assert!(
+        refusal.contains("channel `c2` needs the Flume type `org.apache.flume.channel.kafka")
+            && refusal.contains("sink `k2` needs the Flume type `hdfs` and would drain c2"),
+        "{refusal}"
+    );
+    at(&json, "unsupported-type", "a1.sinks.k2.type", 13);
+
+    // A sink group whose processor is a plugin: its sinks are Flumen's drop, not Flume's.
+    let cfg = two_lanes(
+        "file",
+        "logger",
+        &[
+            "a1.sinkgroups = g1",
+            "a1.sinkgroups.g1.sinks = k2",
+            "a1.sinkgroups.g1.processor.type = com.example.MyProcessor",
+        ],
+    );
+    let (_, json, _) = check_json(&cfg, &["--allow-partial"]);
+    at(
+        &json,
+        "unsupported-type",
+        "a1.sinkgroups.g1.processor.type",
+        18,
+    );
+    let f = message(at(&json, "no-consumer", "a1.channels.c2", 9));
+    assert!(
+        f.contains("its sink(s) `k2` could not be started by Flumen"),
+        "{f}"
+    );
+    assert_flume_not_blamed(&json);
 }
 
 #[test]
@@ -656,7 +855,11 @@ fn did_you_mean_never_repeats_the_key_and_finds_prefixed_keys() {
         7,
     );
     assert_eq!(f["suggestion"], "decodeErrorPolicy");
+    // An ignored key's suggestion is relative to its component (`a1.sources.r1.`).
     for f in json["findings"].as_array().into_iter().flatten() {
+        let key = f["key"].as_str().unwrap_or_default();
+        let relative = key.splitn(4, '.').nth(3).unwrap_or(key);
+        assert_ne!(f["suggestion"].as_str(), Some(relative), "{f}");
         assert_ne!(f["suggestion"], f["key"], "{f}");
     }
     // Types Flume 1.11 no longer ships say so.

@@ -112,7 +112,7 @@ impl Reloader {
             for f in &findings {
                 tracing::warn!("{f}");
             }
-            tracing::error!(%reason, findings = findings.len(), "Config change refused: the new config has findings (the checks --strict applies). The running pipeline is unchanged.");
+            tracing::error!(%reason, findings = findings.len(), "Config change refused: the new config has findings a reload does not accept (see above). The running pipeline is unchanged.");
             return;
         }
         drop(checked);

@@ -73,6 +73,8 @@ pub struct SinkSpec {
     pub component: ComponentSpec,
     /// The channel from `<sink>.channel`, an existing channel of the agent.
     pub channel: String,
+    /// Where `<sink>.channel` was written (findings about a lost channel point there).
+    pub channel_origin: Origin,
 }
 
 /// A sink group: several sinks driven by one processor.

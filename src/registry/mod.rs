@@ -201,8 +201,9 @@ pub enum Lookup {
 }
 
 /// Resolves a `type` value for a kind of component, as Flume's factories do: a built-in alias
-/// (case-insensitively), else a class name. A value without a dot is no class name, so Flume's
-/// `Class.forName` fails on it.
+/// (case-insensitively), else a class name. A value without a dot is no class name, and a
+/// built-in class in other letter case is no class either, so Flume's `Class.forName` fails on
+/// them.
 pub fn lookup(kind: ComponentKind, type_name: &str) -> Lookup {
     let t = type_name.trim();
     for entry in ENTRIES.iter().filter(|e| e.kind == kind) {
@@ -212,6 +213,10 @@ pub fn lookup(kind: ComponentKind, type_name: &str) -> Lookup {
     }
     if let Some(builtin) = builtins::find(kind, t) {
         return Lookup::Unsupported(Some(builtin));
+    }
+    // Java's class loader is case-sensitive: `...hdfs.HdfsEventSink` does not load.
+    if let Some(class) = builtins::misspelt_class(kind, t) {
+        return Lookup::Unknown(Some(class.to_string()));
     }
     if t.contains('.') {
         return Lookup::Unsupported(None);

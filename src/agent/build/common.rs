@@ -182,18 +182,15 @@ fn flume_configure_checks(builtin: Option<&'static Builtin>, r: &mut PropReader<
             .expected(format!("{keys} set")),
         );
     }
-    if let Some(BatchSize::Invalid(key, value)) = b.batch_size(r.props()) {
+    for (key, why) in b.configure_failures(r.props()) {
         let origin = r.raw(key).map(|p| p.origin.clone());
         let full = r.full_key(key);
-        r.drop_component(
-            Finding::new(
-                FindingKind::BadValue,
-                origin,
-                full,
-                format!("Value `{value}` is not a number; Flume's {name} fails to configure and is dropped."),
-            )
-            .expected("a whole number"),
-        );
+        r.drop_component(Finding::new(
+            FindingKind::BadValue,
+            origin,
+            full,
+            format!("`{key}`: {why}; Flume fails to configure {name} `{}` and drops it (Flumen does not implement {name} either).", r.component()),
+        ));
     }
 }
 
@@ -208,11 +205,7 @@ pub(super) fn batch_too_large(
     channel: &str,
     capacity: usize,
 ) -> Option<Finding> {
-    let builtin = match registry::lookup(kind, c.type_.value.trim()) {
-        Lookup::Found(entry) => entry.builtin(),
-        Lookup::Unsupported(builtin) => builtin,
-        Lookup::Unknown(_) => None,
-    }?;
+    let builtin = builtin_of(kind, c)?;
     let BatchSize::Value(batch, key) = builtin.batch_size(&c.props)? else {
         return None;
     };
@@ -241,6 +234,15 @@ pub(super) fn batch_too_large(
         )
         .expected(format!("{key} <= {capacity}")),
     )
+}
+
+/// Flume's facts about a component's type, implemented or not.
+pub(super) fn builtin_of(kind: ComponentKind, c: &ComponentSpec) -> Option<&'static Builtin> {
+    match registry::lookup(kind, c.type_.value.trim()) {
+        Lookup::Found(entry) => entry.builtin(),
+        Lookup::Unsupported(builtin) => builtin,
+        Lookup::Unknown(_) => None,
+    }
 }
 
 /// `source` → `Source`.

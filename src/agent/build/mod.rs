@@ -32,8 +32,9 @@ pub struct BuildOptions {
 /// What the sink and source builders share: the channels built so far, by name.
 pub(super) struct Channels<'a> {
     by_name: BTreeMap<&'a str, ChannelRef>,
-    /// Channels Flume would build and Flumen cannot.
-    lacking: BTreeSet<&'a str>,
+    /// Channels Flume would build and Flumen cannot, with the transactionCapacity Flume would
+    /// give them (for its batch rule), when they have one.
+    lacking: BTreeMap<&'a str, Option<usize>>,
 }
 
 impl Channels<'_> {
@@ -90,7 +91,7 @@ pub fn build_with(
 
     let mut partial = Partial::default();
     let mut channels: Vec<ChannelNode> = Vec::new();
-    let mut lacking = BTreeSet::new();
+    let mut lacking = BTreeMap::new();
     for c in &spec.channels {
         match build_one(agent, ComponentKind::Channel, c, &mut findings, |_| Ok(())) {
             Ok(Made::Built(Built::Channel(channel))) => channels.push(ChannelNode {
@@ -100,7 +101,10 @@ pub fn build_with(
             }),
             Ok(Made::Lacking(what, finding)) => {
                 findings.extend(finding);
-                lacking.insert(c.name.as_str());
+                let capacity = common::builtin_of(ComponentKind::Channel, c)
+                    .and_then(|b| b.channel_capacity(&c.props))
+                    .map(|cap| usize::try_from(cap).unwrap_or(usize::MAX));
+                lacking.insert(c.name.as_str(), capacity);
                 partial.lack(
                     ComponentKind::Channel,
                     &c.name,
@@ -268,7 +272,7 @@ fn error_channel(
     }
     let origin = r.raw("errorChannel").map(|p| p.origin.clone());
     let key = r.full_key("errorChannel");
-    if channels.lacking.contains(name.as_str()) {
+    if channels.lacking.contains_key(name.as_str()) {
         r.unsupported(
             format!("dead-letter channel `{name}`"),
             Finding::new(

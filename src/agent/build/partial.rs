@@ -154,7 +154,7 @@ pub(super) fn every_channel_drained(
             "its events stay on disk until a sink drains it".to_string()
         } else {
             ok = false;
-            "its events would pile up until it is full and be lost at stop, so the agent does not start. Drain it with a sink, or make it durable (`type = file`) to keep the events until one exists".to_string()
+            "its events would pile up until it is full and be lost at stop, so the config is refused. Drain it with a sink, or make it durable (`type = file`) to keep the events until one exists".to_string()
         };
         let origin = spec
             .channels

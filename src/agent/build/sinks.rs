@@ -57,29 +57,36 @@ fn build_sink(
     let full = format!("{agent}.sinks.{}", c.name);
     let mut extras: Option<(u64, Chain, ErrorChannel)> = None;
     let made = build_one(agent, ComponentKind::Sink, c, findings, |r| {
-        let rate = r
-            .number("maxEventsPerSecond", 0u64, 0, u64::MAX / 2)
-            .ok_or(Dropped::Broken)?;
-        let errors = error_channel(r, channels)?;
+        // Each is read whatever the others give, so that no key is called ignored.
         let chain = match build_chain(r, &c.props, &full) {
-            Ok(chain) => chain,
+            Ok(chain) => Some(chain),
             // The reader records what Flumen lacks; the sink is then not run.
-            Err(ChainError::Unsupported) => Chain::default(),
-            Err(ChainError::Broken) => return Err(Dropped::Broken),
+            Err(ChainError::Unsupported) => Some(Chain::default()),
+            Err(ChainError::Broken) => None,
+        };
+        let errors = error_channel(r, channels);
+        let rate = r.number("maxEventsPerSecond", 0u64, 0, u64::MAX / 2);
+        let (Some(chain), Ok(errors), Some(rate)) = (chain, errors, rate) else {
+            return Err(Dropped::Broken);
         };
         extras = Some((rate, chain, errors));
         Ok(())
     })?;
-    let Some(ch) = channels.get(&s.channel) else {
-        return lost_channel(s, partial, findings, &full);
+    let capacity = match (
+        channels.get(&s.channel),
+        channels.lacking.get(s.channel.as_str()),
+    ) {
+        (Some(ch), _) => Some(ch.transaction_capacity()),
+        (None, Some(capacity)) => *capacity,
+        (None, None) => return flume_lost_channel(s, findings, &full),
     };
-    let capacity = ch.transaction_capacity();
-    if let Some(finding) = batch_too_large(agent, ComponentKind::Sink, c, &s.channel, capacity) {
+    let too_large =
+        capacity.and_then(|cap| batch_too_large(agent, ComponentKind::Sink, c, &s.channel, cap));
+    if let Some(finding) = too_large {
         findings.push(finding);
         return Err(Dropped::Broken);
     }
     let (sink, (rate, chain, errors)) = match (made, extras) {
-        (Made::Built(Built::Sink(sink)), Some(extras)) => (sink, extras),
         (Made::Lacking(what, finding), _) => {
             findings.extend(finding);
             let role = format!("would drain {}", s.channel);
@@ -92,8 +99,24 @@ fn build_sink(
             );
             return Ok(None);
         }
+        (Made::Built(Built::Sink(sink)), Some(extras)) => (sink, extras),
         _ => return Err(Dropped::Broken),
     };
+    let Some(ch) = channels.get(&s.channel) else {
+        // The sink is fine; its channel is one Flumen cannot run.
+        partial.cascade(ComponentKind::Sink, &c.name);
+        findings.push(Finding::new(
+            FindingKind::PartialDrop,
+            Some(s.channel_origin.clone()),
+            format!("{full}.channel"),
+            format!(
+                "Sink `{}` is not started: it drains channel `{}`, which Flumen cannot run (see its finding); Flume would run both.",
+                c.name, s.channel
+            ),
+        ));
+        return Ok(None);
+    };
+    let capacity = ch.transaction_capacity();
     findings.extend(capped_batch(c, sink.batch_size(), &s.channel, capacity));
     Ok(Some(SinkNode {
         name: c.name.clone(),
@@ -107,37 +130,23 @@ fn build_sink(
     }))
 }
 
-/// A sink whose channel was not built: Flume drops it too (Flume's own drop), unless the
-/// channel is one only Flumen cannot run.
-fn lost_channel(
+/// A sink whose channel Flume itself dropped: Flume drops the sink too ("not connected to a
+/// channel").
+fn flume_lost_channel(
     s: &SinkSpec,
-    partial: &mut Partial,
     findings: &mut Vec<Finding>,
     full: &str,
 ) -> Result<Option<SinkNode>, Dropped> {
-    let name = &s.component.name;
-    let flumen_only = partial.dropped(ComponentKind::Channel, &s.channel);
-    let (kind, message, outcome) = if flumen_only {
-        partial.cascade(ComponentKind::Sink, name);
-        let message = format!(
-            "Sink `{name}` is not started: it drains channel `{}`, which Flumen cannot run (see its finding); Flume would run both.",
-            s.channel
-        );
-        (FindingKind::PartialDrop, message, Ok(None))
-    } else {
-        let message = format!(
-            "Sink `{name}` drains channel `{}`, which Flume drops because of its configuration; Flume drops the sink too.",
-            s.channel
-        );
-        (FindingKind::DroppedComponent, message, Err(Dropped::Broken))
-    };
     findings.push(Finding::new(
-        kind,
-        Some(s.component.type_.origin.clone()),
+        FindingKind::DroppedComponent,
+        Some(s.channel_origin.clone()),
         format!("{full}.channel"),
-        message,
+        format!(
+            "Sink `{}` drains channel `{}`, which Flume drops because of its configuration; Flume drops the sink too.",
+            s.component.name, s.channel
+        ),
     ));
-    outcome
+    Err(Dropped::Broken)
 }
 
 /// Builds the sink groups. `None` when Flume would abandon the whole agent: a member sink
@@ -222,6 +231,9 @@ pub(super) fn build_groups(
             }),
             (_, Some(what)) => {
                 sinks.built.retain(|s| !members.contains(&s.name));
+                for m in &members {
+                    partial.cascade(ComponentKind::Sink, m);
+                }
                 partial.lack(
                     ComponentKind::SinkGroup,
                     &g.name,

@@ -7,7 +7,7 @@ use super::common::{batch_too_large, build_one, Dropped, Made};
 use super::partial::Partial;
 use super::{error_channel, Channels, ErrorChannel};
 use crate::agent::topology::SourceNode;
-use crate::config::{AgentSpec, ComponentKind, Finding, FindingKind, SourceSpec};
+use crate::config::{AgentSpec, ComponentKind, Finding, FindingKind, PropReader, SourceSpec};
 use crate::interceptor::{build_chain, Chain, ChainError};
 use crate::metrics::SourceCounter;
 use crate::registry::Built;
@@ -39,22 +39,27 @@ fn build_source(
     let agent = &spec.name;
     let c = &s.component;
     let full = format!("{agent}.sources.{}", c.name);
-    let wired = wire(s, channels, partial, findings, &full);
+    let wiring = wire(s, channels);
+    wiring.report_lost(s, findings, &full);
     let mut routing: Option<(Selector, Chain, ErrorChannel)> = None;
     let made = build_one(agent, KIND, c, findings, |r| {
-        let errors = error_channel(r, channels)?;
-        // Flume creates the selector before it configures the interceptors: a failing selector
-        // means the interceptors' keys are never read, which is no fault of theirs.
-        let selector = Selector::from_props(r, &wired);
+        // Flume creates the selector before it configures the interceptors; the dead-letter
+        // channel is Flumen's and comes last, so that a bad one leaves Flume's keys read.
+        let selector = selector(r, &wiring);
         if selector.is_none() && r.lacking().is_none() {
             r.mark_prefix_used("interceptors");
+            r.mark_used("errorChannel");
             return Err(Dropped::Broken);
         }
         let chain = match build_chain(r, &c.props, &full) {
-            Ok(chain) => chain,
+            Ok(chain) => Some(chain),
             // The reader records what Flumen lacks; the source is then not run.
-            Err(ChainError::Unsupported) => Chain::default(),
-            Err(ChainError::Broken) => return Err(Dropped::Broken),
+            Err(ChainError::Unsupported) => Some(Chain::default()),
+            Err(ChainError::Broken) => None,
+        };
+        let errors = error_channel(r, channels);
+        let (Some(chain), Ok(errors)) = (chain, errors) else {
+            return Err(Dropped::Broken);
         };
         routing = selector.map(|selector| (selector, chain, errors));
         Ok(())
@@ -63,20 +68,16 @@ fn build_source(
         Ok(made) => made,
         Err(Dropped::Broken) => return None,
     };
-    // Flume checks the batch against each channel while wiring, before the selector.
-    let too_large = wired.iter().find_map(|name| {
-        let cap = channels.get(name)?.transaction_capacity();
-        batch_too_large(agent, KIND, c, name, cap)
-    });
+    // Flume checks the batch against each channel while wiring, Flumen's lacking ones too.
+    let too_large = wiring
+        .capacities
+        .iter()
+        .find_map(|(name, cap)| batch_too_large(agent, KIND, c, name, *cap));
     if let Some(finding) = too_large {
         findings.push(finding);
         return None;
     }
-    let lost_to_flumen = s
-        .channels
-        .iter()
-        .any(|ch| partial.dropped(ComponentKind::Channel, ch));
-    if wired.is_empty() && !lost_to_flumen {
+    if wiring.flume.is_empty() {
         findings.push(Finding::new(
             FindingKind::DroppedComponent,
             Some(s.channels_origin.clone()),
@@ -92,68 +93,144 @@ fn build_source(
         Made::Built(Built::Source(source)) => source,
         Made::Built(_) => return None,
         Made::Lacking(what, finding) => {
+            let own_type = finding.is_some();
             findings.extend(finding);
-            lacking(s, &what, partial, findings);
+            lacking(s, &what, own_type, partial, findings);
             return None;
         }
     };
-    if wired.is_empty() {
+    if wiring.built.is_empty() {
         partial.cascade(KIND, &c.name);
         findings.push(Finding::new(
             FindingKind::PartialDrop,
             Some(s.channels_origin.clone()),
             full,
-            format!("Source `{}` is not started: Flumen cannot run any of its channels (see their findings); Flume would run it.", c.name),
+            format!(
+                "Source `{}` is not started: Flumen cannot run its channel(s) {} (see their findings); Flume would run it.",
+                c.name,
+                wiring.lacking.join(", ")
+            ),
         ));
         return None;
     }
     let (selector, chain, errors) = routing?;
-    Some(node(s, source, wired, selector, chain, errors, channels))
+    Some(node(
+        s,
+        source,
+        wiring.built,
+        selector,
+        chain,
+        errors,
+        channels,
+    ))
 }
 
-/// The source's channels that were built. Each lost one is a finding at the `channels` line:
-/// Flume's own drop, or one only Flumen made.
-fn wire(
-    s: &SourceSpec,
-    channels: &Channels<'_>,
-    partial: &Partial,
-    findings: &mut Vec<Finding>,
-    full: &str,
-) -> Vec<String> {
-    let name = &s.component.name;
-    let mut wired = Vec::new();
+/// A source's channels: those Flumen built, those Flume would have (built, or only Flumen
+/// lacks them), and the transactionCapacity of each for Flume's batch rule.
+struct Wiring {
+    built: Vec<String>,
+    flume: Vec<String>,
+    lacking: Vec<String>,
+    dropped: Vec<String>,
+    capacities: Vec<(String, usize)>,
+}
+
+fn wire(s: &SourceSpec, channels: &Channels<'_>) -> Wiring {
+    let mut w = Wiring {
+        built: Vec::new(),
+        flume: Vec::new(),
+        lacking: Vec::new(),
+        dropped: Vec::new(),
+        capacities: Vec::new(),
+    };
     for ch in &s.channels {
-        if channels.get(ch).is_some() {
-            wired.push(ch.clone());
-            continue;
+        if let Some(channel) = channels.get(ch) {
+            w.built.push(ch.clone());
+            w.flume.push(ch.clone());
+            w.capacities
+                .push((ch.clone(), channel.transaction_capacity()));
+        } else if let Some(capacity) = channels.lacking.get(ch.as_str()) {
+            w.lacking.push(ch.clone());
+            w.flume.push(ch.clone());
+            w.capacities.extend(capacity.map(|cap| (ch.clone(), cap)));
+        } else {
+            w.dropped.push(ch.clone());
         }
-        let (kind, message) = if partial.dropped(ComponentKind::Channel, ch) {
+    }
+    w
+}
+
+impl Wiring {
+    /// One finding per lost channel at the `channels` line: Flume's own drop, or one only
+    /// Flumen made (when the source still has a channel to run with).
+    fn report_lost(&self, s: &SourceSpec, findings: &mut Vec<Finding>, full: &str) {
+        let name = &s.component.name;
+        let flumen = self.lacking.iter().filter(|_| !self.built.is_empty()).map(|ch| {
             (
                 FindingKind::PartialDrop,
                 format!("Source `{name}` loses channel `{ch}`, which Flumen cannot run (see its finding); Flume would write to it."),
             )
-        } else {
+        });
+        let flume = self.dropped.iter().map(|ch| {
             (
                 FindingKind::DroppedComponent,
                 format!("Source `{name}` loses channel `{ch}`, which Flume drops because of its configuration."),
             )
-        };
-        findings.push(Finding::new(
-            kind,
-            Some(s.channels_origin.clone()),
-            format!("{full}.channels"),
-            message,
-        ));
+        });
+        for (kind, message) in flume.chain(flumen) {
+            findings.push(Finding::new(
+                kind,
+                Some(s.channels_origin.clone()),
+                format!("{full}.channels"),
+                message,
+            ));
+        }
     }
-    wired
+}
+
+/// The selector, checked against the channels Flume would wire (a reference to an unknown
+/// channel is Flume's failure). When it also routes to a channel only Flumen lacks, the
+/// source cannot run in Flumen: that is recorded in the reader as something Flumen lacks.
+fn selector(r: &mut PropReader<'_>, wiring: &Wiring) -> Option<Selector> {
+    let flume = Selector::from_props(r, &wiring.flume)?;
+    if wiring.lacking.is_empty() {
+        return Some(flume);
+    }
+    let runnable = {
+        let component = r.component().to_string();
+        let mut scratch = PropReader::new(r.props(), &component);
+        Selector::from_props(&mut scratch, &wiring.built)
+    };
+    if runnable.is_some() {
+        return runnable;
+    }
+    let origin = r.anchor();
+    let key = r.full_key("selector.type");
+    let lacking = wiring.lacking.join(", ");
+    r.unsupported(
+        format!("channel(s) {lacking} for its selector"),
+        Finding::new(
+            FindingKind::PartialDrop,
+            origin,
+            key,
+            format!("The selector of `{}` routes events to channel(s) {lacking}, which Flumen cannot run (see their findings); Flume would run the source.", r.component()),
+        ),
+    );
+    None
 }
 
 /// A source Flumen cannot run. When its type is fine and something it uses is not (an
 /// interceptor, a selector class, TLS), it gets a finding of its own.
-fn lacking(s: &SourceSpec, what: &str, partial: &mut Partial, findings: &mut Vec<Finding>) {
+fn lacking(
+    s: &SourceSpec,
+    what: &str,
+    own_type: bool,
+    partial: &mut Partial,
+    findings: &mut Vec<Finding>,
+) {
     let c = &s.component;
     let role = format!("would feed {}", s.channels.join(", "));
-    if !what.starts_with("the ") {
+    if !own_type {
         findings.push(Finding::new(
             FindingKind::PartialDrop,
             Some(c.type_.origin.clone()),

@@ -190,7 +190,7 @@ impl FileChannelConfig {
         let fsync_interval =
             r.duration("fsyncInterval", d.fsync_interval, Duration::from_secs(1))?;
         let checkpoint_on_close = r.bool("checkpointOnClose", true);
-        refuse_encryption(r);
+        super::encryption::refuse_encryption(r);
         if r.is_fatal() {
             return None;
         }
@@ -217,76 +217,6 @@ impl FileChannelConfig {
             fsync_interval: fsync_interval.max(Duration::from_millis(1)),
             checkpoint_on_close,
         })
-    }
-}
-
-/// Flume's `encryption.*` keys (`FileChannel.configure`, `EncryptionConfiguration`). Flumen
-/// has no encrypted log: a channel Flume would encrypt is refused rather than written in
-/// plaintext. Half a configuration is Flume's own failure (it drops the channel), and key
-/// provider settings without `encryption.keyProvider` are ignored by Flume too.
-fn refuse_encryption(r: &mut PropReader<'_>) {
-    let mut set = |key: &str| r.opt_string(key).filter(|v| !v.is_empty());
-    let provider = set("encryption.keyProvider");
-    let active = set("encryption.activeKey");
-    let cipher = set("encryption.cipherProvider");
-    // The key provider's own settings (`encryption.keyProvider.keyStoreFile`, ...).
-    let provider_keys = r.sub_entries("encryption.keyProvider");
-    r.mark_prefix_used("encryption.keyProvider");
-    let at = |r: &mut PropReader<'_>, key: &str| r.raw(key).map(|p| p.origin.clone());
-    match (&provider, &active, &cipher) {
-        (Some(_), Some(_), Some(_)) => {
-            let origin = at(r, "encryption.keyProvider");
-            let key = r.full_key("encryption.keyProvider");
-            r.unsupported(
-                "encryption (`encryption.*`)",
-                Finding::new(
-                    FindingKind::UnsupportedType,
-                    origin,
-                    key,
-                    "File channel encryption is not implemented by Flumen; the channel is refused rather than writing its events to disk in plaintext.",
-                ),
-            );
-        }
-        (Some(_), _, _) => {
-            let missing = if active.is_none() {
-                "encryption.activeKey"
-            } else {
-                "encryption.cipherProvider"
-            };
-            let origin = at(r, "encryption.keyProvider");
-            let key = r.full_key(missing);
-            r.drop_component(Finding::new(
-                FindingKind::DroppedComponent,
-                origin,
-                key,
-                format!("`encryption.keyProvider` is set but `{missing}` is missing; Flume fails to configure the channel and drops it."),
-            ));
-        }
-        (None, Some(_), _) | (None, _, Some(_)) => {
-            let present = if active.is_some() {
-                "encryption.activeKey"
-            } else {
-                "encryption.cipherProvider"
-            };
-            let origin = at(r, present);
-            let key = r.full_key(present);
-            r.drop_component(Finding::new(
-                FindingKind::DroppedComponent,
-                origin,
-                key,
-                format!("`{present}` is set but `encryption.keyProvider` is not; Flume fails to configure the channel and drops it."),
-            ).expected("`encryption.keyProvider` set as well"));
-        }
-        (None, None, None) => {
-            if let Some((_, p)) = provider_keys.first() {
-                r.push(Finding::new(
-                    FindingKind::IgnoredKey,
-                    Some(p.origin.clone()),
-                    p.full_key.clone(),
-                    "Key provider settings without `encryption.keyProvider` are ignored, by Flume too: the channel is not encrypted.",
-                ));
-            }
-        }
     }
 }
 
@@ -337,29 +267,6 @@ mod tests {
         assert_eq!(c.minimum_required_space, 1_048_576);
         assert_eq!(c.capacity, 1_000_000);
         assert_eq!(c.checkpoint_interval, Duration::from_secs(30));
-    }
-
-    #[test]
-    fn encryption_is_refused_never_silently_plaintext() {
-        let full = [
-            ("encryption.keyProvider", "JCEKSFILE"),
-            ("encryption.activeKey", "key-0"),
-            ("encryption.cipherProvider", "AESCTRNOPADDING"),
-            ("encryption.keyProvider.keyStoreFile", "/k.jceks"),
-        ];
-        let props = Props::from_pairs("a.conf", "a1.channels.c1", &full);
-        let mut r = PropReader::new(&props, "c1");
-        assert!(FileChannelConfig::from_props("c1", &mut r).is_some());
-        assert_eq!(r.lacking(), Some("encryption (`encryption.*`)"));
-        let findings = r.finish();
-        assert_eq!(findings.len(), 1, "{findings:?}");
-        assert_eq!(findings[0].kind, FindingKind::UnsupportedType);
-        assert!(findings[0].message.contains("plaintext"));
-        // Half a configuration: Flume's own failure.
-        let (c, findings) = read(&[("encryption.keyProvider", "JCEKSFILE")]);
-        assert!(c.is_none());
-        assert_eq!(findings[0].kind, FindingKind::DroppedComponent);
-        assert!(findings[0].key.ends_with("encryption.activeKey"));
     }
 
     #[test]

@@ -21,6 +21,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod dirs;
+mod encryption;
 pub mod format;
 pub mod fs;
 mod maintain;

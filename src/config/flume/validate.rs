@@ -359,6 +359,7 @@ pub(crate) fn validate(conf: AgentConf, findings: &mut Vec<Finding>) -> Option<A
                 props: props_of(c, &["type", "channel"]),
             },
             channel: channel.value.clone(),
+            channel_origin: channel.origin.clone(),
         });
     }
 
