@@ -40,7 +40,7 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy"
-cargo clippy --release --all-targets -- -D warnings
+cargo clippy --release --workspace --all-targets -- -D warnings
 
 step "cargo test (release: integration tests run the optimised binary)"
-cargo test --release
+cargo test --release --workspace

@@ -136,7 +136,7 @@ pub struct GraphArgs {
 pub struct TopArgs {
     /// The agent's monitoring endpoint: a URL or HOST:PORT (Flumen's `--metrics-addr`, or
     /// Apache Flume's `-Dflume.monitoring.port`).
-    #[arg(value_name = "URL_OR_HOST:PORT", default_value = crate::top::DEFAULT_ADDRESS)]
+    #[arg(value_name = "URL_OR_HOST:PORT", default_value = flumen_top::DEFAULT_ADDRESS)]
     pub address: String,
     /// Seconds between refreshes.
     #[arg(long, value_name = "SECS", default_value_t = 1.0)]

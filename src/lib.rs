@@ -18,4 +18,3 @@ pub mod selector;
 pub mod serializer;
 pub mod sink;
 pub mod source;
-pub mod top;

@@ -418,12 +418,12 @@ fn cmd_graph(args: GraphArgs) -> Result<ExitCode> {
 }
 
 fn cmd_top(args: TopArgs) -> Result<ExitCode> {
-    let options = flumen::top::Options {
+    let options = flumen_top::Options {
         address: args.address,
         interval_secs: args.interval,
         once: args.once,
     };
-    match flumen::top::run(&options) {
+    match flumen_top::run(&options) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(error) => {
             eprintln!("flumen top: {error}");

@@ -226,8 +226,8 @@ fn bar(fill: Fill) -> Line<'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::top::fetch::Sample;
-    use crate::top::model::{parse_metrics, Graph, Reading};
+    use crate::fetch::Sample;
+    use crate::model::{parse_metrics, Graph, Reading};
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
     use std::time::Instant;

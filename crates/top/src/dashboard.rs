@@ -187,7 +187,7 @@ pub fn text_bar(fill: Fill, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::top::model::parse_metrics;
+    use crate::model::parse_metrics;
     use std::time::{Duration, Instant};
 
     fn sample(at: Instant, received: u64, size: u64, topology: bool) -> Sample {
