@@ -7,14 +7,11 @@
 pub mod agent;
 pub mod channel;
 pub mod cli;
-pub mod config;
-pub mod event;
 pub mod interceptor;
-pub mod metrics;
 pub mod monitor;
-pub mod rate_limit;
 pub mod registry;
-pub mod selector;
 pub mod serializer;
 pub mod sink;
 pub mod source;
+
+pub use flumen_core::{config, event, metrics, rate_limit, selector};

@@ -14,10 +14,7 @@ pub fn props(entries: &[(&str, &str)]) -> Props {
 
 /// Runs one batch through `i`; returns what went on and what was reported bad.
 pub async fn run(i: &mut dyn Interceptor, events: Vec<Event>) -> (Vec<Event>, Vec<BadEvent>) {
-    let mut ctx = InterceptCtx {
-        stage: "z".to_string(),
-        ..InterceptCtx::default()
-    };
+    let mut ctx = InterceptCtx::for_stage("z");
     let out = i.intercept(events, &mut ctx).await;
-    (out, ctx.bad)
+    (out, ctx.into_bad())
 }

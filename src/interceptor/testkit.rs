@@ -83,10 +83,10 @@ pub(crate) async fn run(
 
 /// The filtered count of a context.
 pub(crate) fn filtered(ctx: &InterceptCtx) -> u64 {
-    ctx.filtered
+    ctx.filtered_count()
 }
 
 /// The reasons of the bad events of a context.
 pub(crate) fn bad_reasons(ctx: &InterceptCtx) -> Vec<String> {
-    ctx.bad.iter().map(|b| b.reason.clone()).collect()
+    ctx.bad_events().iter().map(|b| b.reason.clone()).collect()
 }

@@ -47,7 +47,7 @@ impl Rig {
         self.at(now);
         let mut ctx = InterceptCtx::default();
         let out = self.agg.flush(last, &mut ctx).await;
-        assert!(ctx.bad.is_empty() && ctx.filtered == 0);
+        assert!(ctx.bad_events().is_empty() && ctx.filtered_count() == 0);
         out.iter().map(Summary::of).collect()
     }
 }
@@ -128,7 +128,7 @@ async fn processing_stream(function: &str) -> (Vec<Summary>, Vec<Summary>, Vec<S
         )
         .await;
     assert_eq!(out.len(), 3, "originals go on");
-    assert!(ctx.bad.is_empty() && ctx.filtered == 0);
+    assert!(ctx.bad_events().is_empty() && ctx.filtered_count() == 0);
     rig.send(900, vec![ev("a", "2", None)]).await;
     let before_end = rig.flush(999, false).await;
     rig.send(1200, vec![ev("a", "5", None)]).await;
@@ -235,7 +235,7 @@ async fn event_time_windows_do_not_depend_on_batching() {
     let lateness = [("time", "event"), ("allowedLatenessMs", "500")];
     let mut whole = Rig::new(&keys("sum", &lateness), 0);
     let (out, ctx) = whole.send(0, event_stream()).await;
-    assert!(ctx.bad.is_empty());
+    assert!(ctx.bad_events().is_empty());
     let late: Vec<&str> = out
         .iter()
         .filter(|e| e.headers.contains_key(LATE_HEADER))
@@ -319,13 +319,13 @@ async fn late_events_go_to_the_dead_letter_channel_with_deadletter() {
         )
         .await;
     assert_eq!(out.len(), 1);
-    assert_eq!(ctx.bad.len(), 1);
-    assert_eq!(ctx.bad[0].event.headers["v"], "9");
+    assert_eq!(ctx.bad_events().len(), 1);
+    assert_eq!(ctx.bad_events()[0].event.headers["v"], "9");
     assert_eq!(
-        ctx.bad[0].reason,
+        ctx.bad_events()[0].reason,
         "late event: window [3000, 4000) closed at watermark 5000"
     );
-    assert!(!ctx.bad[0].event.headers.contains_key(LATE_HEADER));
+    assert!(!ctx.bad_events()[0].event.headers.contains_key(LATE_HEADER));
     assert_eq!(rig.agg.late_events(), 1);
     assert_eq!(rig.flush(0, true).await, vec![s("a", 5_000, 1, "1", true)]);
 }
@@ -373,8 +373,8 @@ async fn drop_originals_consumes_folded_events_as_filtered_but_never_bad_or_late
             ],
         )
         .await;
-    assert_eq!(ctx.filtered, 3);
-    assert_eq!(ctx.bad.len(), 1);
+    assert_eq!(ctx.filtered_count(), 3);
+    assert_eq!(ctx.bad_events().len(), 1);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].headers["v"], "4");
     assert_eq!(out[0].headers[LATE_HEADER], "true");
@@ -403,7 +403,7 @@ async fn bad_values_are_reported_and_never_folded() {
         )
         .await;
     assert_eq!(out.len(), 2);
-    let reasons: Vec<&str> = ctx.bad.iter().map(|b| b.reason.as_str()).collect();
+    let reasons: Vec<&str> = ctx.bad_events().iter().map(|b| b.reason.as_str()).collect();
     assert_eq!(
         reasons,
         [
@@ -431,7 +431,7 @@ async fn count_reads_no_value_but_event_time_needs_a_timestamp() {
         )
         .await;
     assert_eq!(out.len(), 1);
-    let reasons: Vec<&str> = ctx.bad.iter().map(|b| b.reason.as_str()).collect();
+    let reasons: Vec<&str> = ctx.bad_events().iter().map(|b| b.reason.as_str()).collect();
     assert_eq!(
         reasons,
         [
@@ -451,9 +451,9 @@ async fn values_come_from_the_body_or_a_json_field() {
             vec![Event::new("2.5\n"), Event::new("4"), Event::new("four")],
         )
         .await;
-    assert_eq!(ctx.bad.len(), 1);
+    assert_eq!(ctx.bad_events().len(), 1);
     assert_eq!(
-        ctx.bad[0].reason,
+        ctx.bad_events()[0].reason,
         "no value to aggregate: body `four` is not a number"
     );
     let got = body.flush(60_000, false).await;
@@ -471,7 +471,7 @@ async fn values_come_from_the_body_or_a_json_field() {
             ],
         )
         .await;
-    let reasons: Vec<&str> = ctx.bad.iter().map(|b| b.reason.as_str()).collect();
+    let reasons: Vec<&str> = ctx.bad_events().iter().map(|b| b.reason.as_str()).collect();
     assert_eq!(reasons.len(), 2);
     assert_eq!(
         reasons[0],
