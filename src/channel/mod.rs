@@ -1,9 +1,11 @@
 //! Channels: the transactional API and the memory channel are in [`flumen_core::channel`];
-//! the durable file channel and the spillable memory channel are here.
+//! the durable file channel is the `flumen-file-channel` crate (re-exported as [`file`]); its
+//! config reader and the spillable memory channel are here.
 
 pub use flumen_core::channel::*;
 
-pub mod file;
+pub use flumen_file_channel as file;
+pub mod file_config;
 pub mod spillable;
 
 #[cfg(test)]

@@ -98,7 +98,7 @@ impl SpillableConfig {
         let byte_capacity_buffer_percentage =
             r.number("byteCapacityBufferPercentage", 20, 0, 100)?;
         r.number("avgEventSize", 500u64, 1, u64::MAX / 2)?;
-        let mut file = FileChannelConfig::from_props(name, r)?;
+        let mut file = crate::channel::file_config::from_props(name, r)?;
         file.capacity = overflow_capacity.max(file.transaction_capacity);
         file.keep_alive = Duration::ZERO;
         Some(SpillableConfig {

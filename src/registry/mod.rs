@@ -5,7 +5,7 @@
 //! knows which Flume components Flumen does not implement so they are reported by name
 //! ([`builtins`] holds Flume's facts about every built-in, implemented or not).
 
-use crate::channel::file::{FileChannel, FileChannelConfig};
+use crate::channel::file::FileChannel;
 use crate::channel::memory::{MemoryChannel, MemoryChannelConfig};
 use crate::channel::spillable::{SpillableChannel, SpillableConfig};
 use crate::channel::ChannelRef;
@@ -140,7 +140,7 @@ pub static ENTRIES: &[Entry] = &[
         classes: &["org.apache.flume.channel.file.FileChannel"],
         doc: "Durable write-ahead-log channel: survives kill -9 and power loss.",
         build: |name, r| {
-            let config = FileChannelConfig::from_props(name, r)?;
+            let config = crate::channel::file_config::from_props(name, r)?;
             Some(Built::Channel(Arc::new(FileChannel::new(name, config))))
         },
     },

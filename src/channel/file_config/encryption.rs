@@ -122,12 +122,13 @@ fn flume_refuses(r: &mut PropReader<'_>, key: &'static str, why: String) {
 mod tests {
     use super::*;
     use crate::channel::file::FileChannelConfig;
+    use crate::channel::file_config::from_props;
     use crate::config::Props;
 
     fn read(pairs: &[(&str, &str)]) -> (Option<FileChannelConfig>, Option<String>, Vec<Finding>) {
         let props = Props::from_pairs("a.conf", "a1.channels.c1", pairs);
         let mut r = PropReader::new(&props, "c1");
-        let c = FileChannelConfig::from_props("c1", &mut r);
+        let c = from_props("c1", &mut r);
         let lacking = r.lacking().map(str::to_string);
         (c, lacking, r.finish())
     }

@@ -14,8 +14,8 @@ use proptest::prelude::*;
 
 use super::sim_fs::{CrashMode, SimFs};
 use super::{FileChannel, FileChannelConfig};
-use crate::channel::{Channel, Take};
-use crate::event::Event;
+use flumen_core::channel::{Channel, Take};
+use flumen_core::event::Event;
 
 #[derive(Clone, Debug)]
 enum Op {

@@ -19,7 +19,7 @@
 
 use bytes::Bytes;
 
-use crate::event::{Event, HeaderString, Headers};
+use flumen_core::event::{Event, HeaderString, Headers};
 
 /// Magic of a data file.
 pub const LOG_MAGIC: &[u8; 8] = b"FLUMENLG";

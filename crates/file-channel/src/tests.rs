@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::sim_fs::{CrashMode, SimFs};
 use super::{FileChannel, FileChannelConfig};
-use crate::channel::Channel;
-use crate::event::{Event, Headers};
+use flumen_core::channel::Channel;
+use flumen_core::event::{Event, Headers};
 
 fn config(base: &Path) -> FileChannelConfig {
     let mut c = FileChannelConfig::with_base(base);

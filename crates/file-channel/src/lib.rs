@@ -21,7 +21,6 @@
 pub mod checkpoint;
 pub mod config;
 pub mod dirs;
-mod encryption;
 pub mod format;
 pub mod fs;
 mod maintain;
@@ -48,10 +47,10 @@ use tokio::time::Instant;
 
 pub use config::FileChannelConfig;
 
-use super::{Channel, ChannelError, Take, TakeTxn};
-use crate::event::Event;
-use crate::metrics::{ChannelCounter, ChannelCounters};
 use dirs::Layout;
+use flumen_core::channel::{Channel, ChannelError, Take, TakeTxn};
+use flumen_core::event::Event;
+use flumen_core::metrics::{ChannelCounter, ChannelCounters};
 use fs::{DirLock, FileHandle, Fs, RealFs};
 use queue::{Ptr, Queue};
 use writer::{Request, Writer};
