@@ -11,7 +11,9 @@ pub mod interceptor;
 pub mod monitor;
 pub mod registry;
 pub mod serializer;
+pub mod shape;
 pub mod sink;
 pub mod source;
+pub mod wire;
 
 pub use flumen_core::{config, event, metrics, rate_limit, selector};

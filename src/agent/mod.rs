@@ -7,6 +7,8 @@
 //! channel, or with neither sources nor sinks, does not start.
 
 mod build;
+mod monitoring;
+mod options;
 mod pipeline;
 mod reload;
 mod run;
@@ -14,6 +16,7 @@ pub mod topology;
 pub mod watch;
 
 pub use build::{build, build_with, BuildOptions};
+pub use options::RunOptions;
 pub use reload::Candidate;
-pub use run::{run, run_with, ReloadInputs, RunOptions, RunOutcome};
+pub use run::{run, run_with, ReloadInputs, RunOutcome};
 pub use topology::Topology;

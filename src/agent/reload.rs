@@ -24,8 +24,8 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use super::options::RunOptions;
 use super::pipeline::{Pipeline, RunnerEnd};
-use super::run::RunOptions;
 use super::topology::{ChannelNode, Topology};
 use crate::channel::{ChannelError, ChannelRef};
 use crate::config::{

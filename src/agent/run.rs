@@ -1,34 +1,15 @@
 //! Running the graph: start channels, sinks, sources; apply reloads; stop sources, drain,
 //! report.
 
-use std::time::Duration;
-
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::options::RunOptions;
 use super::pipeline::{Pipeline, RunnerEnd, SourceEnd};
 use super::reload::{Candidate, Reloader};
 use super::topology::{ChannelNode, Topology};
 use crate::config::AgentSpec;
 use crate::monitor::Registry;
-
-/// How the agent runs.
-#[derive(Clone, Debug)]
-pub struct RunOptions {
-    /// How long sinks get to drain the channels after the sources stop.
-    pub shutdown_timeout: Duration,
-    /// How configs are built (at start and on reload).
-    pub build: super::BuildOptions,
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        RunOptions {
-            shutdown_timeout: Duration::from_secs(5),
-            build: super::BuildOptions::default(),
-        }
-    }
-}
 
 /// What a stopped agent left behind.
 #[derive(Debug, Default)]

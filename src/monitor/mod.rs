@@ -23,10 +23,9 @@ mod server;
 
 use std::sync::{Arc, RwLock};
 
-use crate::agent::topology::{ChannelNode, Shape, SinkNode, SourceNode};
-use crate::agent::Topology;
 use crate::channel::ChannelRef;
 use crate::metrics::{SinkCounters, SourceCounters};
+use crate::shape::Shape;
 
 pub use server::serve;
 
@@ -99,11 +98,11 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The components of `topology` (before it runs; the counters are shared).
-    pub fn of(topology: &Topology) -> Registry {
+    /// A registry showing `view` for agent `agent`.
+    pub fn new(agent: impl Into<String>, view: View) -> Registry {
         Registry {
-            agent: topology.agent.clone(),
-            view: Arc::new(RwLock::new(Arc::new(View::of(topology)))),
+            agent: agent.into(),
+            view: Arc::new(RwLock::new(Arc::new(view))),
         }
     }
 
@@ -142,55 +141,6 @@ impl Registry {
             .filter(|c| !c.is_running())
             .map(|c| format!("{}.{}", c.kind(), c.name))
             .collect()
-    }
-}
-
-impl View {
-    /// The components of `topology`, with its shape.
-    pub fn of(topology: &Topology) -> View {
-        let mut components = Vec::new();
-        for s in &topology.sources {
-            components.push(Component::source(s));
-        }
-        for c in &topology.channels {
-            components.push(Component::channel(c));
-        }
-        for k in &topology.sinks {
-            components.push(Component::sink(k));
-        }
-        View {
-            components,
-            shape: topology.shape(),
-        }
-    }
-}
-
-impl Component {
-    /// A source's entry.
-    pub fn source(s: &SourceNode) -> Component {
-        Component {
-            name: s.name.clone(),
-            type_name: s.type_name.clone(),
-            counters: Counters::Source(s.counters.clone()),
-        }
-    }
-
-    /// A channel's entry.
-    pub fn channel(c: &ChannelNode) -> Component {
-        Component {
-            name: c.name.clone(),
-            type_name: c.type_name.clone(),
-            counters: Counters::Channel(c.channel.clone()),
-        }
-    }
-
-    /// A sink's entry.
-    pub fn sink(k: &SinkNode) -> Component {
-        Component {
-            name: k.name.clone(),
-            type_name: k.type_name.clone(),
-            counters: Counters::Sink(k.counters.clone()),
-        }
     }
 }
 

@@ -1,17 +1,13 @@
-//! The writer's housekeeping: checkpoints, deleting spent data files, free-space checks,
-//! creating data files, and closing.
+//! The writer's housekeeping: checkpoints, deleting spent data files, free-space checks and
+//! closing. It extends [`Writer`]; the writer itself does not depend on it.
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::checkpoint::{self, Position};
-use super::dirs::{self, DirError};
-use super::format::{self, FILE_HEADER_LEN};
-use super::replay::ReplayReport;
-use super::writer::{Active, Request, Writer, ROLL_EMPTY_AT};
-use super::Shared;
+use super::dirs;
+use super::writer::{Writer, ROLL_EMPTY_AT};
 
 impl Writer {
     /// Writes a checkpoint of the live pointers at the current log position, then deletes the
@@ -146,66 +142,5 @@ impl Writer {
         if let Err(error) = result {
             tracing::error!(channel = %self.shared.name, %error, "Final checkpoint failed; the next start replays the log instead.");
         }
-    }
-}
-
-/// Creates data file `id` with its header, durably.
-pub(super) fn create_file(shared: &Shared, id: u32) -> Result<(Active, PathBuf), DirError> {
-    let fs = shared.fs.as_ref();
-    let dir = dirs::data_dir_for(&shared.layout, id);
-    let path = dir.join(dirs::log_name(id));
-    let handle = fs
-        .create_new(&path)
-        .map_err(dirs::io_err("cannot create", &path))?;
-    handle
-        .write_all_at(&format::encode_file_header(id), 0)
-        .and_then(|_| handle.sync_data())
-        .and_then(|_| fs.sync_dir(dir))
-        .map_err(dirs::io_err("cannot initialise", &path))?;
-    Ok((
-        Active {
-            id,
-            handle: Arc::clone(&handle),
-            len: FILE_HEADER_LEN as u64,
-        },
-        path,
-    ))
-}
-
-/// Logs what a replay found.
-pub(super) fn log_replay(channel: &str, r: &ReplayReport) {
-    for damage in &r.damage {
-        tracing::error!(%channel, %damage, "File channel damage found during replay.");
-    }
-    if let Some((file, offset, bytes)) = &r.truncated {
-        tracing::warn!(%channel, %file, offset, bytes, "Cut a torn write at the end of the newest data file (a commit that never completed).");
-    }
-    tracing::info!(
-        %channel,
-        events = r.events,
-        records = r.records,
-        checkpoint = r.checkpoint.as_deref().unwrap_or("none"),
-        elapsed_ms = r.elapsed.as_millis() as u64,
-        "File channel replayed."
-    );
-}
-
-/// Bytes a request adds to the log.
-pub(super) fn request_bytes(r: &Request) -> usize {
-    match r {
-        Request::Put { record, .. } => record.len(),
-        Request::Take { .. } => 64,
-        Request::Stop { .. } => 0,
-    }
-}
-
-/// Removes a stop request from a group, keeping the rest in order.
-pub(super) fn take_stop(group: &mut Vec<Request>) -> Option<tokio::sync::oneshot::Sender<()>> {
-    let at = group
-        .iter()
-        .position(|r| matches!(r, Request::Stop { .. }))?;
-    match group.remove(at) {
-        Request::Stop { reply } => Some(reply),
-        _ => None,
     }
 }

@@ -427,3 +427,23 @@ impl<'a> Reader<'a> {
 
 /// Bytes of the event prefix (re-exported for the reader of takes).
 pub const PREFIX: usize = EVENT_PREFIX_LEN;
+
+impl ReplayReport {
+    /// Logs what a replay found.
+    pub(super) fn log(&self, channel: &str) {
+        for damage in &self.damage {
+            tracing::error!(%channel, %damage, "File channel damage found during replay.");
+        }
+        if let Some((file, offset, bytes)) = &self.truncated {
+            tracing::warn!(%channel, %file, offset, bytes, "Cut a torn write at the end of the newest data file (a commit that never completed).");
+        }
+        tracing::info!(
+            %channel,
+            events = self.events,
+            records = self.records,
+            checkpoint = self.checkpoint.as_deref().unwrap_or("none"),
+            elapsed_ms = self.elapsed.as_millis() as u64,
+            "File channel replayed."
+        );
+    }
+}

@@ -22,7 +22,6 @@ use super::checkpoint::Position;
 use super::dirs::{self, DirError};
 use super::format::{self, FILE_HEADER_LEN};
 use super::fs::FileHandle;
-use super::maintain::{create_file, log_replay, request_bytes, take_stop};
 use super::queue::Ptr;
 use super::replay;
 use super::Shared;
@@ -114,7 +113,7 @@ impl Writer {
                 .map_err(dirs::io_err("cannot remove", path))?;
         }
         let replayed = replay::replay(fs, layout, &inv)?;
-        log_replay(&shared.name, &replayed.report);
+        replayed.report.log(&shared.name);
         *shared
             .replay_damage
             .lock()
@@ -492,4 +491,47 @@ fn drain_into(rx: &Receiver<Request>, group: &mut Vec<Request>, mut bytes: usize
         }
     }
     bytes
+}
+
+/// Creates data file `id` with its header, durably.
+pub(super) fn create_file(shared: &Shared, id: u32) -> Result<(Active, PathBuf), DirError> {
+    let fs = shared.fs.as_ref();
+    let dir = dirs::data_dir_for(&shared.layout, id);
+    let path = dir.join(dirs::log_name(id));
+    let handle = fs
+        .create_new(&path)
+        .map_err(dirs::io_err("cannot create", &path))?;
+    handle
+        .write_all_at(&format::encode_file_header(id), 0)
+        .and_then(|_| handle.sync_data())
+        .and_then(|_| fs.sync_dir(dir))
+        .map_err(dirs::io_err("cannot initialise", &path))?;
+    Ok((
+        Active {
+            id,
+            handle: Arc::clone(&handle),
+            len: FILE_HEADER_LEN as u64,
+        },
+        path,
+    ))
+}
+
+/// Bytes a request adds to the log.
+pub(super) fn request_bytes(r: &Request) -> usize {
+    match r {
+        Request::Put { record, .. } => record.len(),
+        Request::Take { .. } => 64,
+        Request::Stop { .. } => 0,
+    }
+}
+
+/// Removes a stop request from a group, keeping the rest in order.
+pub(super) fn take_stop(group: &mut Vec<Request>) -> Option<tokio::sync::oneshot::Sender<()>> {
+    let at = group
+        .iter()
+        .position(|r| matches!(r, Request::Stop { .. }))?;
+    match group.remove(at) {
+        Request::Stop { reply } => Some(reply),
+        _ => None,
+    }
 }

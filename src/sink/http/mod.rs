@@ -39,7 +39,6 @@
 //! Flume's defaults roll back and back off on every status, `200` included: a config that
 //! keeps them gets a finding (the behaviour is kept).
 
-pub mod json;
 pub mod policy;
 
 use std::time::Duration;
@@ -326,7 +325,7 @@ impl HttpSink {
 
     async fn deliver_json(&mut self, events: &[Event]) -> Result<Delivered, SinkError> {
         let mut body = Vec::with_capacity(self.last_json_len.max(64));
-        let encoded = json::encode_batch(events, &mut body);
+        let encoded = crate::wire::flume_json::encode_batch(events, &mut body);
         self.last_json_len = body.len();
         if encoded > 0 {
             tracing::debug!(endpoint = %self.endpoint, encoded, "Sent bodies that are not UTF-8 as base64.");

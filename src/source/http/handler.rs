@@ -29,7 +29,7 @@ use bytes::Bytes;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::event::{Event, Headers};
-use crate::sink::http::json::{BASE64, BODY_ENCODING_HEADER};
+use crate::wire::flume_json::{BASE64, BODY_ENCODING_HEADER};
 
 /// Why a request body could not be turned into events.
 #[derive(Debug, thiserror::Error)]
@@ -452,7 +452,7 @@ mod tests {
         let binary = Event::with_headers(headers, vec![0u8, 0xff, 0xfe, b'a']);
         let text = Event::new("plain");
         let mut wire = Vec::new();
-        let encoded = crate::sink::http::json::encode_batch(&[binary, text], &mut wire);
+        let encoded = crate::wire::flume_json::encode_batch(&[binary, text], &mut wire);
         assert_eq!(encoded, 1);
         let events = json(None, &wire).expect("the sink's batch");
         assert_eq!(&events[0].body[..], &[0u8, 0xff, 0xfe, b'a']);

@@ -26,7 +26,7 @@ use apache_avro::{Codec, Schema};
 use bytes::Bytes;
 
 use super::config::SchemaType;
-use super::deserializer::{Batch, Deserializer, ReadError};
+use super::read::{Batch, Deserializer, ReadError};
 use super::tracker::Position;
 use crate::event::{Event, HeaderString, Headers};
 

@@ -1,4 +1,5 @@
-//! Turning a file into events: the common interface of the deserializers, and BLOB.
+//! Opening the deserializer a config names (LINE, AVRO, BLOB), and BLOB itself; the common
+//! interface is in [`super::read`].
 //!
 //! A deserializer reads one file from a [`Position`] up to the size the file had when it was
 //! picked up (bytes appended later are never read; the change itself is caught by the source),
@@ -12,69 +13,18 @@
 //! collects `batchSize` blobs of up to 100 MB each in memory).
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 
 use bytes::{Bytes, BytesMut};
 
 use super::avro::AvroReader;
 use super::config::DeserializerConfig;
 use super::line::LineReader;
+use super::read::{read_full_at, Batch, Deserializer, ReadError};
 use super::tracker::Position;
 use crate::event::Event;
 
 /// A BLOB batch stops growing once it holds this many bytes.
 const BLOB_BATCH_BYTES: usize = 64 << 20;
-
-/// Why reading a file stopped before its end.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    /// Reading failed.
-    #[error("reading at byte {offset}: {source}")]
-    Io {
-        /// Where.
-        offset: u64,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Input is not valid in `inputCharset` and `decodeErrorPolicy` is FAIL.
-    #[error("malformed {charset} input at byte {offset} (decodeErrorPolicy = FAIL)")]
-    Malformed {
-        /// Byte offset of the first malformed byte.
-        offset: u64,
-        /// The input charset.
-        charset: &'static str,
-    },
-    /// Not a valid Avro container file.
-    #[error("invalid Avro container at byte {offset}: {reason}")]
-    Avro {
-        /// Where.
-        offset: u64,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-/// Events read from a file in one go.
-#[derive(Debug, Default)]
-pub struct Batch {
-    /// The events, in file order.
-    pub events: Vec<Event>,
-    /// Where the event after the last one starts.
-    pub end: Position,
-    /// The file's end (as picked up) was reached: there is nothing after these events.
-    pub eof: bool,
-    /// Reading stopped at this error; the events before it are valid.
-    pub error: Option<ReadError>,
-    /// Lines or blobs cut at `maxLineLength` / `maxBlobLength` in this batch.
-    pub cut: u64,
-}
-
-/// Reads one file into batches of events.
-pub trait Deserializer: Send {
-    /// Up to `max` events from where the previous batch ended.
-    fn read_batch(&mut self, max: usize) -> Batch;
-}
 
 /// Opens the deserializer `config` names on `file` (of `limit` bytes), resuming at `start`.
 pub fn open(
@@ -108,20 +58,6 @@ pub fn open(
             max: *max_blob_length,
         }),
     })
-}
-
-/// Reads into `buf` at `offset` until it is full or the file ends; returns the bytes read.
-pub fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read_at(&mut buf[done..], offset + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
 }
 
 /// The BLOB deserializer.

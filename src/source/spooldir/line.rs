@@ -22,7 +22,7 @@ use std::fs::File;
 use bytes::{Bytes, BytesMut};
 
 use super::charset::{self, Charset, DecodeErrorPolicy};
-use super::deserializer::{read_full_at, Batch, Deserializer, ReadError};
+use super::read::{read_full_at, Batch, Deserializer, ReadError};
 use super::tracker::Position;
 use crate::event::Event;
 

@@ -63,6 +63,7 @@ mod charset;
 pub mod config;
 mod deserializer;
 mod line;
+mod read;
 mod scan;
 mod tracker;
 
@@ -76,7 +77,7 @@ use bytes::Bytes;
 
 pub use config::SpoolDirConfig;
 use config::{DeserializerConfig, SchemaType};
-use deserializer::{Batch, Deserializer, ReadError};
+use read::{Batch, Deserializer, ReadError};
 use scan::{Candidate, Filter};
 use tracker::{FileId, Position, PositionRecord, PositionStore, Retired, Retirer, TrackerError};
 

@@ -1,5 +1,5 @@
-//! The `http` sink's batch body: Flume's `JSONHandler` format,
-//! `[{"headers":{"k":"v"},"body":"text"}, ...]`, in UTF-8.
+//! Flume's `JSONHandler` event format, `[{"headers":{"k":"v"},"body":"text"}, ...]`, in UTF-8:
+//! the `http` sink's batch body, which the `http` source reads back.
 //!
 //! JSON strings hold text, so a body that is not valid UTF-8 cannot be carried as is. Such a
 //! body is sent base64-encoded (standard alphabet, padded) and the event gets the header

@@ -1,0 +1,4 @@
+//! Wire formats shared by sources and sinks, so that neither depends on the other: Flume's
+//! `JSONHandler` event JSON (the http sink writes it, the http source reads it).
+
+pub mod flume_json;
