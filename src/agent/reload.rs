@@ -126,8 +126,11 @@ impl Reloader {
             else {
                 continue;
             };
-            if !same_component(before, after) && running.can_reconfigure(built.as_ref()) {
-                running.reconfigure(built.as_ref());
+            let hooks = running
+                .reload_hooks()
+                .filter(|h| h.can_reconfigure(built.as_ref()));
+            if let Some(hooks) = hooks.filter(|_| !same_component(before, after)) {
+                hooks.reconfigure(built.as_ref());
                 tracing::info!(channel = %name, config = %running.describe(), "Channel resized in place; its events are kept.");
                 resized.push(name.clone());
             }

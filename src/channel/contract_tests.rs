@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::file::{FileChannel, FileChannelConfig};
 use super::memory::{MemoryChannel, MemoryChannelConfig};
 use super::spillable::{SpillableChannel, SpillableConfig};
-use super::{Channel, ChannelError};
+use super::{Channel, ChannelError, Reconfigure};
 use crate::event::Event;
 
 fn memory(capacity: usize, tx: usize) -> MemoryChannel {

@@ -425,10 +425,6 @@ impl Channel for SpillableChannel {
         &self.inner.counters
     }
 
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
     fn describe(&self) -> String {
         let c = &self.inner.config;
         let overflow = match &self.inner.overflow {

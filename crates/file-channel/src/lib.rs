@@ -433,10 +433,6 @@ impl Channel for FileChannel {
         &self.shared.counters
     }
 
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
     fn describe(&self) -> String {
         let c = &self.shared.config;
         let dirs: Vec<String> = c

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{Channel, ChannelError, Take, TakeTxn};
+use super::{Channel, ChannelError, Reconfigure, Take, TakeTxn};
 use crate::config::PropReader;
 use crate::event::Event;
 use crate::metrics::{ChannelCounter, ChannelCounters};
@@ -419,18 +419,8 @@ impl Channel for MemoryChannel {
         &self.inner.counters
     }
 
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn can_reconfigure(&self, replacement: &dyn Channel) -> bool {
-        replacement.as_any().is::<MemoryChannel>()
-    }
-
-    fn reconfigure(&self, replacement: &dyn Channel) {
-        if let Some(new) = replacement.as_any().downcast_ref::<MemoryChannel>() {
-            self.resize(&new.config());
-        }
+    fn reload_hooks(&self) -> Option<&dyn Reconfigure> {
+        Some(self)
     }
 
     fn describe(&self) -> String {
@@ -448,5 +438,28 @@ impl Channel for MemoryChannel {
     async fn stop(&self) {
         self.inner.lock().closed = true;
         self.inner.space.notify_waiters();
+    }
+}
+
+/// A memory channel takes a changed `capacity`, `transactionCapacity`, `keep-alive` or
+/// `byteCapacity` in place, keeping its events.
+impl Reconfigure for MemoryChannel {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn can_reconfigure(&self, replacement: &dyn Channel) -> bool {
+        replacement
+            .reload_hooks()
+            .is_some_and(|r| r.as_any().is::<MemoryChannel>())
+    }
+
+    fn reconfigure(&self, replacement: &dyn Channel) {
+        let new = replacement
+            .reload_hooks()
+            .and_then(|r| r.as_any().downcast_ref::<MemoryChannel>());
+        if let Some(new) = new {
+            self.resize(&new.config());
+        }
     }
 }

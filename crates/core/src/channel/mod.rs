@@ -5,6 +5,22 @@
 //! them or a rollback returns them to the head of the queue in their order. Dropping an
 //! uncommitted `Take` rolls it back, so a sink that fails, panics or is cancelled can never lose
 //! what it took.
+//!
+//! # The contract every channel keeps
+//! - **Put**: all of a batch or none of it. `Ok` means committed (durable, for a durable
+//!   channel). An `Err` means nothing was put. A put *cancelled* before it returns is in doubt:
+//!   it may have put nothing, or (a durable channel whose commit was already on its way to
+//!   disk) all of it. The caller must not acknowledge it and may put the events again: delivery
+//!   is at-least-once, never at-most-once.
+//! - **Take**: invisible to other takers until commit; a rollback (or a drop) returns the
+//!   events to the head in order. A commit that fails leaves them taken-and-returned: they
+//!   come again.
+//! - **Sizes** ([`Channel::len`], [`Channel::pending`], the counters) are snapshots that may
+//!   be out of date by the time they are read, and may be estimates (a channel in two parts
+//!   adds them without a lock): use them for monitoring and shutdown reports, never to decide
+//!   whether an event was delivered.
+//! - Hooks only a hot reload uses are in the [`Reconfigure`] extension, reached through
+//!   [`Channel::reload_hooks`].
 
 pub mod memory;
 
@@ -198,7 +214,7 @@ pub trait Channel: Send + Sync + 'static {
     /// Largest batch one put or take may hold (Flume's `transactionCapacity`).
     fn transaction_capacity(&self) -> usize;
 
-    /// Events queued and not taken (Flume's `ChannelSize`).
+    /// Events queued and not taken (Flume's `ChannelSize`): a snapshot, possibly an estimate.
     fn len(&self) -> usize;
 
     /// Whether no event is queued.
@@ -226,7 +242,9 @@ pub trait Channel: Send + Sync + 'static {
     /// Puts a whole batch atomically, waiting up to keep-alive for room.
     ///
     /// # Cancel safety
-    /// Cancel safe: a cancelled put has put nothing.
+    /// Cancelled while it waits for room, it has put nothing. Cancelled later, the put is in
+    /// doubt (see the module doc): treat it as failed, never acknowledge it, and expect the
+    /// events to be delivered at least once if they are put again.
     async fn put(&self, events: Vec<Event>) -> Result<(), ChannelError>;
 
     /// Takes up to `max` events (at most transactionCapacity) without waiting; an empty
@@ -253,22 +271,25 @@ pub trait Channel: Send + Sync + 'static {
     /// Stops the channel after its sources and sinks have stopped.
     async fn stop(&self) {}
 
-    /// The channel as `Any`, so [`Channel::reconfigure`] can see its replacement's type.
+    /// The hooks a hot reload uses on this channel, when it has any.
+    fn reload_hooks(&self) -> Option<&dyn Reconfigure> {
+        None
+    }
+}
+
+/// Hooks only a hot reload uses: taking on a changed config in place, keeping every event.
+pub trait Reconfigure: Send + Sync {
+    /// The channel as `Any`, so that a running channel can see its replacement's type.
     fn as_any(&self) -> &dyn std::any::Any;
 
-    /// Whether this running channel can take on `replacement`'s config in place, keeping
-    /// every event (a hot reload changed its keys; `replacement` is built, never started).
-    /// When `false` the reload replaces the channel, draining it first. Changes nothing.
-    fn can_reconfigure(&self, replacement: &dyn Channel) -> bool {
-        let _ = replacement;
-        false
-    }
+    /// Whether this running channel can take on `replacement`'s config in place (a hot reload
+    /// changed its keys; `replacement` is built, never started). When `false` the reload
+    /// replaces the channel, draining it first. Changes nothing.
+    fn can_reconfigure(&self, replacement: &dyn Channel) -> bool;
 
     /// Takes on `replacement`'s config in place; called only after
-    /// [`Channel::can_reconfigure`] said yes and the whole new config validated.
-    fn reconfigure(&self, replacement: &dyn Channel) {
-        let _ = replacement;
-    }
+    /// [`Reconfigure::can_reconfigure`] said yes and the whole new config validated.
+    fn reconfigure(&self, replacement: &dyn Channel);
 }
 
 /// `None` (with the finding that drops the channel, as Flume does) when `transactionCapacity`
