@@ -9,6 +9,7 @@ pub mod channel;
 pub mod config;
 pub mod event;
 pub mod interceptor;
+pub mod memory_limit;
 pub mod metrics;
 pub mod rate_limit;
 pub mod selector;

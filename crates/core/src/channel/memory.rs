@@ -105,15 +105,13 @@ impl MemoryChannelConfig {
     }
 }
 
-/// A fifth of physical memory (`/proc/meminfo` MemTotal), or 1 GiB when it cannot be read.
+/// A fifth of the memory this process may use ([`crate::memory_limit`]: physical memory, or its
+/// cgroup's limit when that is smaller), or 1 GiB when neither can be read. Flume's default is
+/// 80% of the JVM heap, which Flumen does not have.
 pub fn default_byte_capacity() -> u64 {
-    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-    });
-    total.map(|t| t / 5).unwrap_or(1 << 30)
+    crate::memory_limit::process_memory_limit()
+        .map(|t| t / 5)
+        .unwrap_or(1 << 30)
 }
 
 struct State {
