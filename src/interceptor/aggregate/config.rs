@@ -70,10 +70,19 @@ pub struct AggregateConfig {
     pub late_deadletter: bool,
     /// `dropOriginals`.
     pub drop_originals: bool,
+    /// `maxGroups`: most groups held across all open windows.
+    pub max_groups: usize,
+    /// `maxFutureSkewMs`: event time only, how far ahead of the processing clock a timestamp
+    /// may be.
+    pub max_future_skew_ms: i64,
 }
 
 /// Default of `windowMs`.
 pub const DEFAULT_WINDOW_MS: i64 = 60_000;
+/// Default of `maxGroups`: about 10 MB of accumulators.
+pub const DEFAULT_MAX_GROUPS: usize = 100_000;
+/// Default of `maxFutureSkewMs`: one hour.
+pub const DEFAULT_MAX_FUTURE_SKEW_MS: i64 = 3_600_000;
 /// Largest `windowMs` / `allowedLatenessMs` accepted (about 290 years).
 const MAX_MS: i64 = 1 << 53;
 
@@ -93,7 +102,12 @@ impl AggregateConfig {
         let event_time = r.choice("time", "processing", &["processing", "event"]) == "event";
         let timestamp_header = r.string("timestampHeader", "timestamp");
         if !event_time {
-            for key in ["allowedLatenessMs", "late", "timestampHeader"] {
+            for key in [
+                "allowedLatenessMs",
+                "late",
+                "timestampHeader",
+                "maxFutureSkewMs",
+            ] {
                 if let Some(p) = r.raw(key) {
                     r.push(Finding::new(
                         FindingKind::IgnoredKey,
@@ -107,6 +121,13 @@ impl AggregateConfig {
         let allowed_lateness_ms = r.number("allowedLatenessMs", 0, 0, MAX_MS);
         let late_deadletter = r.choice("late", "pass", &["pass", "deadletter"]) == "deadletter";
         let drop_originals = r.bool("dropOriginals", false);
+        let max_groups = r.number("maxGroups", DEFAULT_MAX_GROUPS, 1, 1 << 32);
+        let max_future_skew_ms = if event_time {
+            r.number("maxFutureSkewMs", DEFAULT_MAX_FUTURE_SKEW_MS, 0, MAX_MS)
+        } else {
+            r.mark_used("maxFutureSkewMs");
+            Some(DEFAULT_MAX_FUTURE_SKEW_MS)
+        };
         Some(AggregateConfig {
             function: function?,
             value: value?,
@@ -117,6 +138,8 @@ impl AggregateConfig {
             allowed_lateness_ms: allowed_lateness_ms?,
             late_deadletter,
             drop_originals,
+            max_groups: max_groups?,
+            max_future_skew_ms: max_future_skew_ms?,
         })
     }
 }

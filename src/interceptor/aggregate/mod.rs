@@ -17,6 +17,8 @@
 //! | `allowedLatenessMs` | `0` | event time only: how far behind the largest timestamp seen an event may be and still count |
 //! | `late` | `pass` | event time only: what happens to a late event: `pass` (it goes on, marked `flumen.agg.late = true`) or `deadletter` (reported bad: dead-letter channel) |
 //! | `dropOriginals` | `false` | `true`: events folded into a window leave the batch (counted as *filtered*); only summaries go on |
+//! | `maxGroups` | `100000` | most groups held across all open windows (memory bound, below) |
+//! | `maxFutureSkewMs` | `3600000` | event time only: a timestamp further than this ahead of the processing clock is bad input (it would close every open window) |
 //!
 //! `count` reads no value; every other function needs exactly one of `valueHeader`,
 //! `valueField`, `valueFrom = body` (none, or more than one, drops the owning component, as a
@@ -35,9 +37,11 @@
 //!   goes on unchanged in its batch. Numbers (the `value` submodule): integer sums are exact
 //!   (`i128`), a window holding any non-integer sums in `f64`; `avg` is always an `f64`
 //!   (`2.5`, `3`, `0.3333333333333333`); min/max print the value as parsed.
-//! - Memory: one accumulator (about 100 bytes plus the group values) per group per open window;
-//!   there is no cap, so a `groupBy` header with unbounded distinct values grows without bound
-//!   until its windows close.
+//! - Memory: one accumulator (about 100 bytes plus the group values) per group per open window,
+//!   at most `maxGroups` of them. An event that would open a group beyond the cap is not folded:
+//!   it goes on (even with `dropOriginals = true`) marked `flumen.agg.overflow = true`, and the
+//!   overflow is counted and logged at WARN (rate-limited). A `groupBy` header with unbounded
+//!   distinct values therefore costs bounded memory, never an original event.
 //!
 //! # Event time, watermark and lateness
 //!
@@ -53,7 +57,9 @@
 //! `windowMs + allowedLatenessMs` of processing time (from its first event) closes at the next
 //! flush, and the watermark moves to its end (so windows before it close too and events for
 //! them become late). A stream replayed faster than real time closes windows by its timestamps.
-//! One timestamp far in the future closes every earlier window: a watermark cannot go back.
+//! A timestamp more than `maxFutureSkewMs` ahead of the processing clock is bad input (it
+//! would move the watermark past every open window, which cannot go back): it is reported like
+//! a missing timestamp, never folded.
 //!
 //! In processing time nothing is late: the clock (kept monotonic if the system clock steps
 //! back) assigns every event to the current window, which closes when the clock passes its end.
@@ -131,6 +137,8 @@ pub const VALUE_HEADER: &str = "flumen.agg.value";
 pub const PARTIAL_HEADER: &str = "flumen.agg.partial";
 /// Header: `true` on a late event passed on with `late = pass`.
 pub const LATE_HEADER: &str = "flumen.agg.late";
+/// Header set on an event not folded because `maxGroups` groups are open.
+pub const OVERFLOW_HEADER: &str = "flumen.agg.overflow";
 
 /// A source of epoch milliseconds, so tests can drive time.
 pub trait Clock: Send + Sync + 'static {
@@ -175,6 +183,10 @@ pub struct AggregateInterceptor {
     watermark: i64,
     late_total: u64,
     late_log: RateLimit,
+    /// Groups held across all open windows (at most `maxGroups`).
+    groups: usize,
+    overflow_total: u64,
+    overflow_log: RateLimit,
     /// Reused group-key buffer.
     key: String,
 }
@@ -200,6 +212,9 @@ impl AggregateInterceptor {
             watermark: i64::MIN,
             late_total: 0,
             late_log: RateLimit::new(Duration::from_secs(10)),
+            groups: 0,
+            overflow_total: 0,
+            overflow_log: RateLimit::new(Duration::from_secs(10)),
             key: String::new(),
         }
     }
@@ -207,6 +222,11 @@ impl AggregateInterceptor {
     /// Late events seen since the start.
     pub fn late_events(&self) -> u64 {
         self.late_total
+    }
+
+    /// Events not folded because `maxGroups` groups were open, since the start.
+    pub fn overflow_events(&self) -> u64 {
+        self.overflow_total
     }
 
     fn now(&mut self) -> i64 {
@@ -251,19 +271,31 @@ impl AggregateInterceptor {
         }
     }
 
-    fn fold(&mut self, start: i64, now: i64, e: &Event, value: Option<Num>) {
+    /// Folds `e` into its window and group; `false` when that would open a group beyond
+    /// `maxGroups` (nothing is folded then).
+    fn fold(&mut self, start: i64, now: i64, e: &Event, value: Option<Num>) -> bool {
         let AggregateInterceptor {
-            cfg, windows, key, ..
+            cfg,
+            windows,
+            key,
+            groups,
+            ..
         } = self;
         Self::group_key(&cfg.group_by, e, key);
+        if let Some(g) = windows
+            .get_mut(&start)
+            .and_then(|w| w.groups.get_mut(key.as_str()))
+        {
+            g.acc.add(value);
+            return true;
+        }
+        if *groups >= cfg.max_groups {
+            return false;
+        }
         let window = windows.entry(start).or_insert_with(|| Window {
             opened_at: now,
             groups: HashMap::new(),
         });
-        if let Some(g) = window.groups.get_mut(key.as_str()) {
-            g.acc.add(value);
-            return;
-        }
         let values = cfg
             .group_by
             .iter()
@@ -277,6 +309,23 @@ impl AggregateInterceptor {
         let mut acc = Acc::default();
         acc.add(value);
         window.groups.insert(key.clone(), Group { values, acc });
+        *groups += 1;
+        true
+    }
+
+    /// An event that would have opened a group beyond `maxGroups`: it goes on, marked.
+    fn overflow(&mut self, mut e: Event, out: &mut Vec<Event>) {
+        self.overflow_total += 1;
+        if let Some(suppressed) = self.overflow_log.check() {
+            tracing::warn!(
+                max_groups = self.cfg.max_groups,
+                overflow_total = self.overflow_total,
+                suppressed,
+                "Aggregate group limit reached: the event goes on unfolded (flumen.agg.overflow = true)."
+            );
+        }
+        e.headers.insert(OVERFLOW_HEADER.into(), "true".into());
+        out.push(e);
     }
 
     fn late(&mut self, mut e: Event, start: i64, ctx: &mut InterceptCtx, out: &mut Vec<Event>) {
@@ -317,6 +366,7 @@ impl AggregateInterceptor {
         };
         let closed = std::mem::replace(&mut self.windows, keep);
         for (start, window) in closed {
+            self.groups = self.groups.saturating_sub(window.groups.len());
             let end = start.saturating_add(w);
             let open = if self.cfg.event_time {
                 end > self.watermark
@@ -368,9 +418,10 @@ impl Interceptor for AggregateInterceptor {
         };
         let time = if c.event_time {
             format!(
-                "event timestampHeader={} allowedLatenessMs={} late={}",
+                "event timestampHeader={} allowedLatenessMs={} maxFutureSkewMs={} late={}",
                 c.timestamp_header,
                 c.allowed_lateness_ms,
+                c.max_future_skew_ms,
                 if c.late_deadletter {
                     "deadletter"
                 } else {
@@ -381,11 +432,12 @@ impl Interceptor for AggregateInterceptor {
             "processing".into()
         };
         format!(
-            "function={}{value} groupBy=[{}] windowMs={} time={time} dropOriginals={}",
+            "function={}{value} groupBy=[{}] windowMs={} time={time} dropOriginals={} maxGroups={}",
             c.function.name(),
             c.group_by.join(" "),
             c.window_ms,
-            c.drop_originals
+            c.drop_originals,
+            c.max_groups
         )
     }
 
@@ -431,15 +483,27 @@ impl Interceptor for AggregateInterceptor {
                 continue;
             };
             if self.cfg.event_time {
+                if t.saturating_sub(now) > self.cfg.max_future_skew_ms {
+                    let skew = self.cfg.max_future_skew_ms;
+                    ctx.bad(
+                        e,
+                        format!("event time {t} is more than maxFutureSkewMs ({skew}) ahead of the clock ({now})"),
+                    );
+                    continue;
+                }
                 if start.saturating_add(w) <= self.watermark {
                     self.late(e, start, ctx, &mut out);
                     continue;
                 }
-                self.fold(start, now, &e, value);
+                if !self.fold(start, now, &e, value) {
+                    self.overflow(e, &mut out);
+                    continue;
+                }
                 let mark = t.saturating_sub(self.cfg.allowed_lateness_ms);
                 self.watermark = self.watermark.max(mark);
-            } else {
-                self.fold(start, now, &e, value);
+            } else if !self.fold(start, now, &e, value) {
+                self.overflow(e, &mut out);
+                continue;
             }
             if self.cfg.drop_originals {
                 folded += 1;

@@ -583,3 +583,68 @@ fn the_registry_builds_it_by_alias() {
         "function=max valueField=v groupBy=[a b c] windowMs=60000 time=processing dropOriginals=false"
     );
 }
+
+#[tokio::test]
+async fn beyond_max_groups_an_event_goes_on_unfolded_and_marked_never_lost() {
+    let mut rig = Rig::new(
+        &keys("sum", &[("maxGroups", "2"), ("dropOriginals", "true")]),
+        0,
+    );
+    let (out, ctx) = rig
+        .send(
+            100,
+            vec![
+                ev("a", "1", None),
+                ev("b", "2", None),
+                ev("c", "4", None),
+                ev("a", "8", None),
+            ],
+        )
+        .await;
+    // a and b are folded (and dropped as originals); c would be a third group: it goes on.
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].headers[OVERFLOW_HEADER], "true");
+    assert_eq!(out[0].headers["host"], "c");
+    assert_eq!(ctx.filtered_count(), 3);
+    assert_eq!(rig.agg.overflow_events(), 1);
+    assert_eq!(
+        rig.flush(1_000, false).await,
+        vec![s("a", 0, 2, "9", false), s("b", 0, 1, "2", false)]
+    );
+    // Closed windows free their groups: c has room now.
+    let (out, _) = rig.send(1_100, vec![ev("c", "4", None)]).await;
+    assert!(out.is_empty());
+    assert_eq!(
+        rig.flush(2_000, false).await,
+        vec![s("c", 1_000, 1, "4", false)]
+    );
+}
+
+#[tokio::test]
+async fn an_event_time_far_ahead_of_the_clock_is_bad_and_moves_no_watermark() {
+    let extra = [("time", "event"), ("maxFutureSkewMs", "60000")];
+    let mut rig = Rig::new(&keys("sum", &extra), 0);
+    let (out, ctx) = rig
+        .send(
+            10_000,
+            vec![
+                ev("a", "1", Some(9_500)),
+                ev("a", "5", Some(10_000 + 3_600_000)),
+                ev("a", "2", Some(9_700)),
+            ],
+        )
+        .await;
+    assert_eq!(out.len(), 2);
+    assert_eq!(ctx.bad_events().len(), 1);
+    assert!(
+        ctx.bad_events()[0].reason.contains("maxFutureSkewMs"),
+        "{:?}",
+        ctx.bad_events()[0].reason
+    );
+    // 9_700 was not late: the far-future timestamp did not close window 9_000.
+    assert_eq!(rig.agg.late_events(), 0);
+    assert_eq!(
+        rig.flush(12_000, true).await,
+        vec![s("a", 9_000, 2, "3", false)]
+    );
+}
