@@ -157,6 +157,7 @@ fn load_given(args: &ConfigArgs) -> Result<LoadedAgent> {
 
 fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
     init_logging(&args.config);
+    raise_open_files_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -289,6 +290,25 @@ fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Lets the agent hold as many sockets and files as the hard limit allows: the soft limit
+/// (often 1024) would refuse connections long before a source's `maxConnections`.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if let (Some(current), Some(maximum)) = (limit.current, limit.maximum) {
+        if current >= maximum {
+            return;
+        }
+        let raised = Rlimit {
+            current: Some(maximum),
+            maximum: Some(maximum),
+        };
+        if let Err(error) = setrlimit(Resource::Nofile, raised) {
+            tracing::debug!(%error, "Cannot raise the open-files limit.");
+        }
+    }
 }
 
 /// Whether a finding is one that stops the whole agent.

@@ -316,6 +316,42 @@ a1.sinks.k2.connectTimeout = 200
 }
 
 #[test]
+fn sigterm_during_a_reload_stops_the_agent_without_waiting_out_the_drain() {
+    let dir = test_dir();
+    let d = dir.path();
+    // k2 cannot deliver: removing c2 would wait the whole --shutdown-timeout (an hour).
+    let dead_port = unused_port();
+    let k2 = format!(
+        "a1.sinks.k2.type = http
+a1.sinks.k2.endpoint = http://127.0.0.1:{dead_port}/
+a1.sinks.k2.connectTimeout = 200
+"
+    );
+    let mut agent = Agent::start(
+        d,
+        "a1",
+        &two_lanes(d, &k2),
+        &["--poll-interval", "3600", "--shutdown-timeout", "3600"],
+    );
+    let p2 = agent.wait_for_port("r2");
+    agent.wait_for_log(&["Watching the config"]);
+    send_all(p2, "lane2", 50);
+    replace_config(d, &base(d, 1000, 0, "k1", ""));
+    agent.wait_for_log(&["Applying config change"]);
+    let asked = Instant::now();
+    agent.signal("TERM");
+    let status = agent.wait();
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "the stop took {:?}",
+        asked.elapsed()
+    );
+    agent.wait_for_log(&["Stop requested during a reload"]);
+    // c2's 50 events could not be delivered: the stop says so (a memory channel: exit 3).
+    assert_eq!(status.code(), Some(3), "{}", agent.log());
+}
+
+#[test]
 fn an_invalid_edit_keeps_the_old_pipeline_and_names_the_problem() {
     let dir = test_dir();
     let d = dir.path();

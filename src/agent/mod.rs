@@ -7,6 +7,7 @@
 //! channel, or with neither sources nor sinks, does not start.
 
 mod build;
+mod deadline;
 mod monitoring;
 mod options;
 mod pipeline;

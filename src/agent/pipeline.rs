@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::deadline::Deadline;
 use super::topology::{ChannelNode, GroupNode, SinkNode, SourceNode};
 use crate::channel::ChannelRef;
 use crate::metrics::{SinkCounters, SourceCounters};
@@ -249,7 +249,7 @@ impl Pipeline {
 
     /// Stops the named sources, waits for them until `deadline`, and flushes their
     /// interceptors' open windows.
-    pub async fn stop_sources(&mut self, names: &[String], deadline: Instant) {
+    pub async fn stop_sources(&mut self, names: &[String], deadline: &Deadline) {
         let mut stopping = Vec::new();
         for name in names {
             if let Some(s) = self.sources.remove(name) {
@@ -258,10 +258,7 @@ impl Pipeline {
             }
         }
         for (name, s) in &mut stopping {
-            if tokio::time::timeout_at(deadline, &mut s.task)
-                .await
-                .is_err()
-            {
+            if deadline.wait(&mut s.task).await.is_none() {
                 tracing::warn!(source = %name, "Source did not stop in time; cancelling it.");
                 s.task.abort();
             }
@@ -277,7 +274,7 @@ impl Pipeline {
     /// Stops the named runners as `end` says, aborting those still running at `deadline`.
     /// Runners that read another sink's dead-letter channel stop last, so that nothing
     /// dead-lettered while the others finish is left behind.
-    pub async fn stop_runners(&mut self, names: &[(String, RunnerEnd)], deadline: Instant) {
+    pub async fn stop_runners(&mut self, names: &[(String, RunnerEnd)], deadline: &Deadline) {
         let dead_letter: BTreeSet<&String> = self
             .runners
             .values()
@@ -293,7 +290,7 @@ impl Pipeline {
         self.stop_runners_now(&last, deadline).await;
     }
 
-    async fn stop_runners_now(&mut self, names: &[(String, RunnerEnd)], deadline: Instant) {
+    async fn stop_runners_now(&mut self, names: &[(String, RunnerEnd)], deadline: &Deadline) {
         let mut stopping = Vec::new();
         for (name, end) in names {
             if let Some(r) = self.runners.remove(name) {
@@ -305,7 +302,7 @@ impl Pipeline {
             }
         }
         for (name, r) in &mut stopping {
-            if tokio::time::timeout_at(deadline, &mut r.task).await.is_ok() {
+            if deadline.wait(&mut r.task).await.is_some() {
                 continue;
             }
             tracing::warn!(runner = %name, "Sinks did not finish in time; rolling back what they hold.");

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use super::deadline::Deadline;
 use super::options::RunOptions;
 use super::pipeline::{Pipeline, RunnerEnd};
 use super::topology::{ChannelNode, Topology};
@@ -49,6 +50,8 @@ pub struct Reloader {
     pub spec: AgentSpec,
     /// Monitoring, if served.
     pub registry: Option<Registry>,
+    /// The agent's stop: a SIGTERM during a reload cuts the reload's waits short.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 /// What a reload changes.
@@ -176,6 +179,11 @@ impl Reloader {
                 .all(|k| pipeline.runners.contains_key(k))
     }
 
+    /// `--shutdown-timeout` from now, or less if the agent is told to stop meanwhile.
+    fn deadline(&self, options: &RunOptions) -> Deadline {
+        Deadline::interruptible(Instant::now() + options.shutdown_timeout, self.stop.clone())
+    }
+
     async fn execute(
         &mut self,
         pipeline: &mut Pipeline,
@@ -193,10 +201,16 @@ impl Reloader {
             stopping_channels = ?plan.retire_channels,
             "Applying config change."
         );
-        let deadline = Instant::now() + options.shutdown_timeout;
-        pipeline.stop_sources(&plan.retire_sources, deadline).await;
-        let deadline = Instant::now() + options.shutdown_timeout;
-        pipeline.stop_runners(&plan.retire_runners, deadline).await;
+        let deadline = self.deadline(options);
+        pipeline.stop_sources(&plan.retire_sources, &deadline).await;
+        let deadline = self.deadline(options);
+        pipeline.stop_runners(&plan.retire_runners, &deadline).await;
+        if self.stop.is_cancelled() {
+            // What this reload retired has stopped; everything else stops with the agent,
+            // whose shutdown drains and reports every channel still in the pipeline.
+            tracing::warn!(%reason, "Stop requested during a reload: the rest of the change is not applied.");
+            return;
+        }
 
         // Channels going away close now (a replacement may need their directories), except a
         // replaced one whose close would lose events: it stays open until they have moved.
@@ -253,10 +267,10 @@ impl Reloader {
                 pipeline.start_source(s).await;
             }
         }
-        let deadline = Instant::now() + options.shutdown_timeout;
+        let deadline = self.deadline(options);
         for old in moving {
             if let Some(new) = pipeline.channel(&old.name).cloned() {
-                move_leftovers(&old, &new, deadline).await;
+                move_leftovers(&old, &new, &deadline).await;
             }
             close_channel(old, options).await;
         }
@@ -472,20 +486,20 @@ async fn close_channel(node: ChannelNode, options: &RunOptions) {
 /// Moves what a replaced channel would lose on close into its replacement, one transaction
 /// at a time (each take commits only once its put succeeded), while the new sinks drain the
 /// replacement; gives up at `deadline`, leaving the rest to be reported.
-async fn move_leftovers(old: &ChannelNode, new: &ChannelRef, deadline: Instant) {
+async fn move_leftovers(old: &ChannelNode, new: &ChannelRef, deadline: &Deadline) {
     let batch = old
         .channel
         .transaction_capacity()
         .min(new.transaction_capacity());
     let mut moved = 0;
-    while old.channel.lost_on_stop() > 0 && Instant::now() < deadline {
+    while old.channel.lost_on_stop() > 0 && !deadline.passed() {
         let take = match old.channel.take(batch).await {
             Ok(t) if !t.is_empty() => t,
             _ => break,
         };
         let events: Vec<Event> = take.events().to_vec();
         let n = events.len();
-        match tokio::time::timeout_at(deadline, new.put(events)).await {
+        match deadline.wait(new.put(events)).await.ok_or(()) {
             Ok(Ok(())) => {
                 if take.commit().await.is_err() {
                     break;

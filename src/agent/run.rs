@@ -4,6 +4,7 @@
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::deadline::Deadline;
 use super::options::RunOptions;
 use super::pipeline::{Pipeline, RunnerEnd, SourceEnd};
 use super::reload::{Candidate, Reloader};
@@ -79,6 +80,7 @@ pub async fn run_with(
             Some(Reloader {
                 spec: r.spec,
                 registry: r.registry,
+                stop: stop.clone(),
             }),
         ),
         None => (None, None),
@@ -133,9 +135,9 @@ async fn shutdown(
             )
         })
         .collect();
-    let deadline = tokio::time::Instant::now() + options.shutdown_timeout;
+    let deadline = Deadline::at(tokio::time::Instant::now() + options.shutdown_timeout);
     let sources: Vec<String> = pipeline.sources.keys().cloned().collect();
-    pipeline.stop_sources(&sources, deadline).await;
+    pipeline.stop_sources(&sources, &deadline).await;
     while let Ok(end) = ends.try_recv() {
         report_source_end(end, outcome);
     }
@@ -144,7 +146,7 @@ async fn shutdown(
         .keys()
         .map(|k| (k.clone(), RunnerEnd::Drain))
         .collect();
-    pipeline.stop_runners(&runners, deadline).await;
+    pipeline.stop_runners(&runners, &deadline).await;
     for (name, counters, before) in sinks {
         tracing::info!(sink = %name, drained_during_shutdown = counters.drain_success.get() - before, delivered_total = counters.drain_success.get(), "Shutdown report: sink.");
     }

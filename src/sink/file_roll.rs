@@ -170,26 +170,55 @@ impl FileRollSink {
         let Some((_, path)) = newest else {
             return;
         };
-        let Ok(bytes) = std::fs::read(&path) else {
-            return;
+        let (len, keep) = match complete_length(&path) {
+            Ok(Some(found)) => found,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "Cannot read the end of the newest earlier output file.");
+                return;
+            }
         };
-        if bytes.last().is_none_or(|b| *b == b'\n') {
-            return;
-        }
-        let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         let cut = OpenOptions::new()
             .write(true)
             .open(&path)
-            .and_then(|f| f.set_len(keep as u64));
+            .and_then(|f| f.set_len(keep));
         match cut {
             Ok(()) => {
-                tracing::warn!(path = %path.display(), bytes = bytes.len() - keep, "Cut an incomplete last line left by a crash; its events are delivered again.")
+                tracing::warn!(path = %path.display(), bytes = len - keep, "Cut an incomplete last line left by a crash; its events are delivered again.")
             }
             Err(error) => {
                 tracing::warn!(path = %path.display(), %error, "Cannot cut an incomplete last line left by a crash.")
             }
         }
     }
+}
+
+/// Tail step when looking for a file's last newline.
+const TAIL_STEP: usize = 64 << 10;
+
+/// `(length, length up to its last newline)` of a file whose last byte is not a newline, or
+/// `None` when it ends with one (or is empty). Reads backwards from the end in 64 KiB steps:
+/// a large file costs its tail, not its size.
+fn complete_length(path: &std::path::Path) -> std::io::Result<Option<(u64, u64)>> {
+    use std::os::unix::fs::FileExt;
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut last = [0u8; 1];
+    if len == 0 || (file.read_exact_at(&mut last, len - 1).is_ok() && last[0] == b'\n') {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; TAIL_STEP];
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(TAIL_STEP as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.read_exact_at(chunk, start)?;
+        if let Some(i) = memchr::memrchr(b'\n', chunk) {
+            return Ok(Some((len, start + i as u64 + 1)));
+        }
+        end = start;
+    }
+    Ok(Some((len, 0)))
 }
 
 #[async_trait]
@@ -305,5 +334,29 @@ mod torn_tail_tests {
             "x\ny",
             "not ours"
         );
+    }
+}
+
+#[cfg(test)]
+mod tail_tests {
+    use super::*;
+
+    #[test]
+    fn the_last_newline_is_found_from_the_tail_across_steps() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("1000-1");
+        // 200 KiB of complete lines, then a 100 KiB line with no end: two steps back.
+        let mut body = b"0123456789abcde\n".repeat(200 * 64);
+        let complete = body.len() as u64;
+        body.extend(std::iter::repeat_n(b'x', 100 << 10));
+        std::fs::write(&path, &body).expect("writing");
+        assert_eq!(
+            complete_length(&path).expect("reading"),
+            Some((body.len() as u64, complete))
+        );
+        std::fs::write(&path, b"a\nb\n").expect("writing");
+        assert_eq!(complete_length(&path).expect("reading"), None);
+        std::fs::write(&path, b"no newline at all").expect("writing");
+        assert_eq!(complete_length(&path).expect("reading"), Some((17, 0)));
     }
 }

@@ -5,6 +5,7 @@ pub use flumen_core::source::*;
 
 pub mod exec;
 pub mod http;
+pub mod limits;
 pub mod netcat;
 pub mod netcat_udp;
 pub mod seq;

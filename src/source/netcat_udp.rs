@@ -38,6 +38,8 @@ pub const DEFAULT_BIND: &str = "0.0.0.0";
 const MAX_DATAGRAM: usize = 65_536;
 /// Bytes allocated at once for received datagrams; bodies are slices of it.
 const BLOCK_SIZE: usize = 1 << 20;
+/// Most datagram bytes one batch holds (a flood of large datagrams stays bounded).
+const MAX_BATCH_BYTES: usize = 4 << 20;
 
 /// The resolved configuration.
 #[derive(Clone, Debug)]
@@ -116,13 +118,17 @@ impl Source for NetcatUdpSource {
             }
             let max = ctx.processor.max_batch();
             let mut events = Vec::new();
-            while events.len() < max {
+            let mut bytes = 0usize;
+            // A batch stops at transactionCapacity datagrams or MAX_BATCH_BYTES, whichever
+            // comes first: a flood of large datagrams holds a bounded amount of memory.
+            while events.len() < max && bytes < MAX_BATCH_BYTES {
                 if block.capacity() - block.len() < MAX_DATAGRAM {
                     block = BytesMut::with_capacity(BLOCK_SIZE);
                 }
                 match socket.try_recv_buf_from(&mut block) {
                     Ok((_, peer)) => {
                         let datagram = block.split().freeze();
+                        bytes += datagram.len();
                         let body = match memchr::memchr(b'\n', &datagram) {
                             Some(i) => {
                                 if i + 1 < datagram.len() {

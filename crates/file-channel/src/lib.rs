@@ -403,8 +403,14 @@ impl Channel for FileChannel {
             txn,
             epoch,
         };
-        // Reads hit the page cache in the common case (events written moments ago).
-        match read_events(&sh.name, &ptrs, &files) {
+        // Reads usually hit the page cache (events written moments ago), but a cold read must
+        // not stall the async workers: the blocking pool does it. A take cancelled meanwhile
+        // drops its guard, which rolls back.
+        let name = sh.name.clone();
+        let read = tokio::task::spawn_blocking(move || read_events(&name, &ptrs, &files))
+            .await
+            .unwrap_or_else(|error| Err(format!("the read task failed: {error}")));
+        match read {
             Ok((events, damaged)) => {
                 if damaged > 0 {
                     sh.counters.take_error.add(damaged as u64);

@@ -580,7 +580,7 @@ fn the_registry_builds_it_by_alias() {
     assert_eq!(i.type_name(), "aggregate");
     assert_eq!(
         i.describe(),
-        "function=max valueField=v groupBy=[a b c] windowMs=60000 time=processing dropOriginals=false"
+        "function=max valueField=v groupBy=[a b c] windowMs=60000 time=processing dropOriginals=false maxGroups=100000"
     );
 }
 

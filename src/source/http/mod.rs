@@ -54,6 +54,7 @@ use tokio_util::task::TaskTracker;
 use crate::rate_limit::RateLimit;
 
 use self::handler::{BlobOptions, DecodeError, Handler, RequestInfo};
+use super::limits::{Connections, Held, InFlight, NetLimits};
 use super::{ProcessError, Source, SourceContext, SourceError};
 use crate::channel::ChannelError;
 use crate::config::{Finding, FindingKind, PropReader};
@@ -92,6 +93,9 @@ pub struct HttpConfig {
     pub handler: Handler,
     /// Flumen extension `maxRequestBytes`: most body bytes held per request.
     pub max_request_bytes: usize,
+    /// Flumen's `maxConnections` and `maxInFlightBytes` (request bodies being read, all
+    /// connections together; past it a request is answered 503).
+    pub limits: NetLimits,
 }
 
 impl HttpConfig {
@@ -185,6 +189,7 @@ impl HttpConfig {
                 }
             }
         }
+        let limits = NetLimits::from_props(r);
         let max_request_bytes = r.number(
             "maxRequestBytes",
             DEFAULT_MAX_REQUEST_BYTES,
@@ -200,6 +205,7 @@ impl HttpConfig {
             handler_class,
             handler: handler?,
             max_request_bytes: max_request_bytes?,
+            limits: limits?,
         })
     }
 
@@ -234,6 +240,8 @@ struct Shared {
     /// Channel puts in flight (awaited at shutdown).
     puts: TaskTracker,
     warn: RateLimit,
+    /// Request body bytes held by all connections (`maxInFlightBytes`).
+    budget: InFlight,
 }
 
 #[async_trait]
@@ -245,26 +253,42 @@ impl Source for HttpSource {
     fn describe(&self) -> String {
         let c = &self.config;
         format!(
-            "bind={} port={} handler={} maxRequestBytes={}",
-            c.bind, c.port, c.handler_class, c.max_request_bytes
+            "bind={} port={} handler={} maxRequestBytes={} maxConnections={} maxInFlightBytes={}",
+            c.bind,
+            c.port,
+            c.handler_class,
+            c.max_request_bytes,
+            c.limits.max_connections,
+            c.limits.max_in_flight_bytes
         )
     }
 
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), SourceError> {
         let listener = super::listen_tcp(&self.config.bind, self.config.port, &ctx).await?;
+        let budget = InFlight::new(self.config.limits.max_in_flight_bytes);
         let shared = Arc::new(Shared {
             config: self.config,
             ctx: ctx.clone(),
             puts: TaskTracker::new(),
             warn: RateLimit::new(Duration::from_secs(10)),
+            budget,
         });
+        let admission = Connections::new(shared.config.limits.max_connections);
         let connections = TaskTracker::new();
         loop {
             tokio::select! {
                 _ = ctx.shutdown.cancelled() => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        connections.spawn(serve_connection(stream, peer, shared.clone()));
+                        let Some(slot) = admission.admit(&ctx.name, peer) else {
+                            drop(stream);
+                            continue;
+                        };
+                        let shared = shared.clone();
+                        connections.spawn(async move {
+                            serve_connection(stream, peer, shared).await;
+                            drop(slot);
+                        });
                     }
                     Err(error) => {
                         tracing::warn!(source = %ctx.name, %error, "Accepting a connection failed.");
@@ -343,7 +367,9 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let body = match read_body(body, limit, truncate, declared).await {
+    // Held until the events are put: the decoded events keep the body's bytes.
+    let mut held = Held::default();
+    let body = match read_body(body, limit, truncate, declared, (&shared.budget, &mut held)).await {
         Ok((bytes, cut)) => {
             if cut {
                 tracing::warn!(source = %ctx.name, max_blob_length = limit, "Request body exceeds maxBlobLength; the blob event is truncated, as in Flume.");
@@ -364,6 +390,13 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
                 BodyError::Read(e) => (
                     StatusCode::BAD_REQUEST,
                     format!("Reading the request body failed: {e}"),
+                ),
+                BodyError::Busy => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "The source holds maxInFlightBytes ({} bytes) of request bodies already; nothing was accepted. Retry later.",
+                        shared.config.limits.max_in_flight_bytes
+                    ),
                 ),
             };
             warn_refused(&shared.warn, &ctx.name, status, &reason);
@@ -468,6 +501,8 @@ enum BodyError {
     TooLarge,
     Timeout,
     Read(hyper::Error),
+    /// `maxInFlightBytes` of bodies are held already.
+    Busy,
 }
 
 /// Reads at most `limit` body bytes. Past the limit, the body is cut (`truncate`, reported by
@@ -478,6 +513,7 @@ async fn read_body(
     limit: usize,
     truncate: bool,
     declared: Option<u64>,
+    (budget, budget_held): (&InFlight, &mut Held),
 ) -> Result<(Bytes, bool), BodyError> {
     let declared_over = declared.is_some_and(|d| d > limit as u64);
     if declared_over && !truncate && declared.is_some_and(|d| d > (limit + DRAIN_MAX) as u64) {
@@ -486,6 +522,7 @@ async fn read_body(
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut held = 0usize;
     let mut over = false;
+    let mut busy = false;
     let mut drained = 0usize;
     loop {
         let frame = match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.frame()).await {
@@ -497,7 +534,7 @@ async fn read_body(
         let Ok(mut data) = frame.into_data() else {
             continue;
         };
-        if over {
+        if over || busy {
             drained += data.len();
             if drained > DRAIN_MAX {
                 break;
@@ -513,8 +550,19 @@ async fn read_body(
             }
             data.truncate(limit - held);
         }
+        if !budget.try_hold(budget_held, data.len()) {
+            // Refused; the rest is read and dropped so that the client can read the answer.
+            busy = true;
+            drained = data.len();
+            chunks.clear();
+            *budget_held = Held::default();
+            continue;
+        }
         held += data.len();
         chunks.push(data);
+    }
+    if busy {
+        return Err(BodyError::Busy);
     }
     if over && !truncate {
         return Err(BodyError::TooLarge);
