@@ -3,7 +3,18 @@
 //! nothing of the agent's types.
 
 use super::topology::{ChannelNode, SinkNode, SourceNode, Topology};
+use crate::config::ComponentKind;
+use crate::metrics::CounterSet;
 use crate::monitor::{Component, Counters, Registry, View};
+use crate::registry::{self, Lookup};
+
+/// The counter class the registry names for a type.
+fn counter_set(kind: ComponentKind, type_name: &str) -> CounterSet {
+    match registry::lookup(kind, type_name) {
+        Lookup::Found(entry) => entry.counters,
+        _ => CounterSet::Standard,
+    }
+}
 
 impl Registry {
     /// The components of `topology` (before it runs; the counters are shared).
@@ -39,6 +50,7 @@ impl Component {
             name: s.name.clone(),
             type_name: s.type_name.clone(),
             counters: Counters::Source(s.counters.clone()),
+            counter_set: counter_set(ComponentKind::Source, &s.type_name),
         }
     }
 
@@ -48,6 +60,7 @@ impl Component {
             name: c.name.clone(),
             type_name: c.type_name.clone(),
             counters: Counters::Channel(c.channel.clone()),
+            counter_set: counter_set(ComponentKind::Channel, &c.type_name),
         }
     }
 
@@ -57,6 +70,7 @@ impl Component {
             name: k.name.clone(),
             type_name: k.type_name.clone(),
             counters: Counters::Sink(k.counters.clone()),
+            counter_set: counter_set(ComponentKind::Sink, &k.type_name),
         }
     }
 }

@@ -332,6 +332,7 @@ impl Pipeline {
                 name: name.clone(),
                 type_name: s.type_name.clone(),
                 counters: Counters::Source(s.counters.clone()),
+                counter_set: Default::default(),
             });
         }
         for c in &self.channels {
@@ -343,6 +344,7 @@ impl Pipeline {
                     name: k.name.clone(),
                     type_name: k.type_name.clone(),
                     counters: Counters::Sink(k.counters.clone()),
+                    counter_set: Default::default(),
                 });
             }
         }

@@ -70,7 +70,7 @@ pub fn pairs(c: &Component) -> Vec<(&'static str, String)> {
                 ("EventTakeSuccessCount", k.take_success.get().to_string()),
                 ("ChannelPeakHeld", k.peak_held.get().to_string()),
             ]);
-            if ch.is_durable() || ch.type_name() == "spillablememory" {
+            if c.counter_set == crate::metrics::CounterSet::FileChannel {
                 v.extend([
                     ("EventPutErrorCount", k.put_error.get().to_string()),
                     ("EventTakeErrorCount", k.take_error.get().to_string()),

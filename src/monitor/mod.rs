@@ -52,6 +52,8 @@ pub struct Component {
     pub type_name: String,
     /// Its counters.
     pub counters: Counters,
+    /// Which of Flume's counter classes it reports.
+    pub counter_set: crate::metrics::CounterSet,
 }
 
 impl Component {

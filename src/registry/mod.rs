@@ -10,6 +10,7 @@ use crate::channel::memory::{MemoryChannel, MemoryChannelConfig};
 use crate::channel::spillable::{SpillableChannel, SpillableConfig};
 use crate::channel::ChannelRef;
 use crate::config::{did_you_mean, ComponentKind, PropReader};
+use crate::metrics::CounterSet;
 use crate::sink::file_roll::{FileRollConfig, FileRollSink};
 use crate::sink::http::HttpSink;
 use crate::sink::logger::LoggerSink;
@@ -23,6 +24,7 @@ use crate::source::seq::{SeqConfig, SeqSource};
 use crate::source::spooldir::{SpoolDirConfig, SpoolDirSource};
 use crate::source::taildir::{TaildirConfig, TaildirSource};
 use crate::source::Source;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub mod builtins;
@@ -39,9 +41,20 @@ pub enum Built {
     Sink(Box<dyn Sink>),
 }
 
+/// What a builder gets besides the component's properties. It grows with the connectors:
+/// TLS material and shared clients belong here, not in each component's keys.
+pub struct BuildContext<'a> {
+    /// The agent's name.
+    pub agent: &'a str,
+    /// The component's name (`c1`).
+    pub name: &'a str,
+    /// The `-D` system properties (Flume's `javax.net.ssl.*` defaults, `flume.*` switches).
+    pub system_properties: &'a BTreeMap<String, String>,
+}
+
 /// Builds a component from its properties; `None` when its config makes Flume drop it (the
 /// reasons are findings in the reader).
-pub type BuildFn = fn(name: &str, props: &mut PropReader<'_>) -> Option<Built>;
+pub type BuildFn = fn(ctx: &BuildContext<'_>, props: &mut PropReader<'_>) -> Option<Built>;
 
 /// One implemented component type.
 pub struct Entry {
@@ -53,6 +66,8 @@ pub struct Entry {
     pub classes: &'static [&'static str],
     /// One line of documentation.
     pub doc: &'static str,
+    /// The counters it reports, as Flume's counter classes name them.
+    pub counters: CounterSet,
     /// The builder.
     pub build: BuildFn,
 }
@@ -64,6 +79,7 @@ pub static ENTRIES: &[Entry] = &[
         alias: "seq",
         classes: &["org.apache.flume.source.SequenceGeneratorSource"],
         doc: "Generates events whose bodies count 0, 1, 2, ...",
+        counters: CounterSet::Standard,
         build: |_, r| {
             Some(Built::Source(Box::new(SeqSource::new(
                 SeqConfig::from_props(r)?,
@@ -75,6 +91,7 @@ pub static ENTRIES: &[Entry] = &[
         alias: "netcat",
         classes: &["org.apache.flume.source.NetcatSource"],
         doc: "Newline-delimited lines over TCP, optionally acknowledged with OK.",
+        counters: CounterSet::Standard,
         build: |_, r| {
             Some(Built::Source(Box::new(NetcatSource::new(
                 NetcatConfig::from_props(r)?,
@@ -86,6 +103,7 @@ pub static ENTRIES: &[Entry] = &[
         alias: "http",
         classes: &["org.apache.flume.source.http.HTTPSource"],
         doc: "Batches of events posted over HTTP (JSON or blob handler); one request, one transaction.",
+        counters: CounterSet::Standard,
         build: |_, r| Some(Built::Source(Box::new(HttpSource::new(HttpConfig::from_props(r)?)))),
     },
     Entry {
@@ -93,6 +111,7 @@ pub static ENTRIES: &[Entry] = &[
         alias: "exec",
         classes: &["org.apache.flume.source.ExecSource"],
         doc: "Lines a command writes to stdout, optionally restarting it.",
+        counters: CounterSet::Standard,
         build: |_, r| Some(Built::Source(Box::new(ExecSource::new(ExecConfig::from_props(r)?)))),
     },
     Entry {
@@ -100,6 +119,7 @@ pub static ENTRIES: &[Entry] = &[
         alias: "TAILDIR",
         classes: &["org.apache.flume.source.taildir.TaildirSource"],
         doc: "Follows log files through rotations (by inode), resuming from a position file.",
+        counters: CounterSet::Standard,
         build: |_, r| {
             Some(Built::Source(Box::new(TaildirSource::new(
                 TaildirConfig::from_props(r)?,
@@ -111,6 +131,7 @@ pub static ENTRIES: &[Entry] = &[
         alias: "netcatudp",
         classes: &["org.apache.flume.source.NetcatUdpSource"],
         doc: "One event per UDP datagram, optionally with the sender's address as a header.",
+        counters: CounterSet::Standard,
         build: |_, r| {
             Some(Built::Source(Box::new(NetcatUdpSource::new(
                 NetcatUdpConfig::from_props(r)?,
@@ -122,6 +143,7 @@ pub static ENTRIES: &[Entry] = &[
         alias: "spooldir",
         classes: &["org.apache.flume.source.SpoolDirectorySource"],
         doc: "Files dropped into a directory, one event per line (or Avro record, or blob); each file renamed, deleted or tracked once all its events are committed.",
+        counters: CounterSet::Standard,
         build: |_, r| Some(Built::Source(Box::new(SpoolDirSource::new(SpoolDirConfig::from_props(r)?)))),
     },
     Entry {
@@ -129,9 +151,10 @@ pub static ENTRIES: &[Entry] = &[
         alias: "memory",
         classes: &["org.apache.flume.channel.MemoryChannel"],
         doc: "Bounded in-memory transactional queue.",
-        build: |name, r| {
+        counters: CounterSet::Standard,
+        build: |ctx, r| {
             let config = MemoryChannelConfig::from_props(r)?;
-            Some(Built::Channel(Arc::new(MemoryChannel::new(name, config))))
+            Some(Built::Channel(Arc::new(MemoryChannel::new(ctx.name, config))))
         },
     },
     Entry {
@@ -139,9 +162,10 @@ pub static ENTRIES: &[Entry] = &[
         alias: "file",
         classes: &["org.apache.flume.channel.file.FileChannel"],
         doc: "Durable write-ahead-log channel: survives kill -9 and power loss.",
-        build: |name, r| {
-            let config = crate::channel::file_config::from_props(name, r)?;
-            Some(Built::Channel(Arc::new(FileChannel::new(name, config))))
+        counters: CounterSet::FileChannel,
+        build: |ctx, r| {
+            let config = crate::channel::file_config::from_props(ctx.name, r)?;
+            Some(Built::Channel(Arc::new(FileChannel::new(ctx.name, config))))
         },
     },
     Entry {
@@ -149,9 +173,10 @@ pub static ENTRIES: &[Entry] = &[
         alias: "spillablememory",
         classes: &["org.apache.flume.channel.SpillableMemoryChannel"],
         doc: "Memory queue that overflows to a file channel when full.",
-        build: |name, r| {
-            let config = SpillableConfig::from_props(name, r)?;
-            Some(Built::Channel(Arc::new(SpillableChannel::new(name, config))))
+        counters: CounterSet::FileChannel,
+        build: |ctx, r| {
+            let config = SpillableConfig::from_props(ctx.name, r)?;
+            Some(Built::Channel(Arc::new(SpillableChannel::new(ctx.name, config))))
         },
     },
     Entry {
@@ -159,6 +184,7 @@ pub static ENTRIES: &[Entry] = &[
         alias: "logger",
         classes: &["org.apache.flume.sink.LoggerSink"],
         doc: "Logs each event at INFO in Flume's format.",
+        counters: CounterSet::Standard,
         build: |_, r| Some(Built::Sink(Box::new(LoggerSink::from_props(r)?))),
     },
     Entry {
@@ -166,6 +192,7 @@ pub static ENTRIES: &[Entry] = &[
         alias: "null",
         classes: &["org.apache.flume.sink.NullSink"],
         doc: "Discards events.",
+        counters: CounterSet::Standard,
         build: |_, r| Some(Built::Sink(Box::new(NullSink::from_props(r)?))),
     },
     Entry {
@@ -173,6 +200,7 @@ pub static ENTRIES: &[Entry] = &[
         alias: "file_roll",
         classes: &["org.apache.flume.sink.RollingFileSink"],
         doc: "Writes events to files in a directory, rolling on an interval.",
+        counters: CounterSet::Standard,
         build: |_, r| {
             Some(Built::Sink(Box::new(FileRollSink::new(
                 FileRollConfig::from_props(r)?,
@@ -184,6 +212,7 @@ pub static ENTRIES: &[Entry] = &[
         alias: "http",
         classes: &["org.apache.flume.sink.http.HttpSink"],
         doc: "POSTs each event body (or, with batchMode = json, each batch) to an HTTP(S) endpoint; per-status rollback, backoff and metrics.",
+        counters: CounterSet::Standard,
         build: |_, r| Some(Built::Sink(Box::new(HttpSink::from_props(r)?))),
     },
 ];

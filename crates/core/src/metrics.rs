@@ -48,6 +48,18 @@ impl Gauge {
     }
 }
 
+/// Which of Flume's counter classes a component reports: the kind's standard set, or the file
+/// channel's (`FileChannelCounter`: the put, take and checkpoint error counts, `Open` and
+/// `Unhealthy`), which the spillable memory channel shares, as it does in Flume.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CounterSet {
+    /// The kind's standard counters.
+    #[default]
+    Standard,
+    /// `FileChannelCounter`.
+    FileChannel,
+}
+
 /// Start and stop times in milliseconds since the epoch (Flume's `StartTime`, `StopTime`).
 #[derive(Debug, Default)]
 pub struct Lifetime {

@@ -1,9 +1,9 @@
 //! Shared pieces of building: type resolution, Flume's configure-time checks of types Flumen
 //! lacks, the batch-size rule, and the findings every kind uses.
 
-use crate::config::{ComponentKind, ComponentSpec, Finding, FindingKind, PropReader};
+use crate::config::{AgentSpec, ComponentKind, ComponentSpec, Finding, FindingKind, PropReader};
 use crate::registry::builtins::{BatchSize, Builtin};
-use crate::registry::{self, Built, Lookup};
+use crate::registry::{self, BuildContext, Built, Lookup};
 
 /// Why a component was not built, when Flume would not build it either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,17 +31,23 @@ pub(super) enum Made {
 ///
 /// The type must not be [`Lookup::Unknown`]; [`unloadable`] reports those first.
 pub(super) fn build_one(
-    agent: &str,
+    spec: &AgentSpec,
     kind: ComponentKind,
     c: &ComponentSpec,
     findings: &mut Vec<Finding>,
     extra: impl FnOnce(&mut PropReader<'_>) -> Result<(), Dropped>,
 ) -> Result<Made, Dropped> {
+    let agent = spec.name.as_str();
     let full = format!("{agent}.{}.{}", kind.key(), c.name);
     let type_name = c.type_.value.trim();
+    let ctx = BuildContext {
+        agent,
+        name: &c.name,
+        system_properties: &spec.system_properties,
+    };
     let mut reader = PropReader::new(&c.props, &full).anchored(c.type_.origin.clone());
     let (built, judged) = match registry::lookup(kind, type_name) {
-        Lookup::Found(entry) => ((entry.build)(&c.name, &mut reader), true),
+        Lookup::Found(entry) => ((entry.build)(&ctx, &mut reader), true),
         Lookup::Unsupported(builtin) => {
             flume_configure_checks(builtin, &mut reader);
             (None, false)

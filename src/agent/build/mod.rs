@@ -93,7 +93,7 @@ pub fn build_with(
     let mut channels: Vec<ChannelNode> = Vec::new();
     let mut lacking = BTreeMap::new();
     for c in &spec.channels {
-        match build_one(agent, ComponentKind::Channel, c, &mut findings, |_| Ok(())) {
+        match build_one(spec, ComponentKind::Channel, c, &mut findings, |_| Ok(())) {
             Ok(Made::Built(Built::Channel(channel))) => channels.push(ChannelNode {
                 name: c.name.clone(),
                 type_name: c.type_.value.clone(),

@@ -33,7 +33,7 @@ pub(super) fn build_sinks(
         broken: BTreeSet::new(),
     };
     for s in &spec.sinks {
-        match build_sink(&spec.name, s, channels, partial, findings) {
+        match build_sink(spec, s, channels, partial, findings) {
             Ok(Some(node)) => out.built.push(node),
             Ok(None) => {}
             Err(Dropped::Broken) => {
@@ -47,16 +47,17 @@ pub(super) fn build_sinks(
 /// One sink, in the order of Flume's `loadSinks`: configure, find the channel, check the
 /// batch. `Ok(None)`: Flume would run it and Flumen cannot (recorded in `partial`).
 fn build_sink(
-    agent: &str,
+    spec: &AgentSpec,
     s: &SinkSpec,
     channels: &Channels<'_>,
     partial: &mut Partial,
     findings: &mut Vec<Finding>,
 ) -> Result<Option<SinkNode>, Dropped> {
+    let agent = spec.name.as_str();
     let c = &s.component;
     let full = format!("{agent}.sinks.{}", c.name);
     let mut extras: Option<(u64, Chain, ErrorChannel)> = None;
-    let made = build_one(agent, ComponentKind::Sink, c, findings, |r| {
+    let made = build_one(spec, ComponentKind::Sink, c, findings, |r| {
         // Each is read whatever the others give, so that no key is called ignored.
         let chain = match build_chain(r, &c.props, &full) {
             Ok(chain) => Some(chain),

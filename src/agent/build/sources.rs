@@ -42,7 +42,7 @@ fn build_source(
     let wiring = wire(s, channels);
     wiring.report_lost(s, findings, &full);
     let mut routing: Option<(Selector, Chain, ErrorChannel)> = None;
-    let made = build_one(agent, KIND, c, findings, |r| {
+    let made = build_one(spec, KIND, c, findings, |r| {
         // Flume creates the selector before it configures the interceptors; the dead-letter
         // channel is Flumen's and comes last, so that a bad one leaves Flume's keys read.
         let selector = selector(r, &wiring);

@@ -185,7 +185,10 @@ pub(crate) fn load(
     findings.extend(structured.findings);
     sort_findings(&mut findings, &request.sources);
     Ok(Loaded {
-        agent: structured.agent,
+        agent: structured.agent.map(|mut a| {
+            a.system_properties = request.system_properties.clone();
+            a
+        }),
         findings,
         agent_names: flume::agent_names(&props),
     })

@@ -106,4 +106,6 @@ pub struct AgentSpec {
     /// Valid channels no source or sink uses. Flume removes them, but only after its factory
     /// has loaded their type: an unloadable type there still stops the whole agent.
     pub unused_channels: Vec<ComponentSpec>,
+    /// The `-D` system properties the config was loaded with (builders may read them).
+    pub system_properties: std::collections::BTreeMap<String, String>,
 }

@@ -412,6 +412,7 @@ pub(crate) fn validate(conf: AgentConf, findings: &mut Vec<Finding>) -> Option<A
         sinks,
         sinkgroups,
         unused_channels,
+        system_properties: Default::default(),
     })
 }
 
