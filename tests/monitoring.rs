@@ -249,3 +249,37 @@ fn parse_prometheus(text: &str) -> Vec<(String, String, f64)> {
     }
     samples
 }
+
+#[test]
+fn a_file_channel_reports_flumes_file_channel_counters_and_a_memory_channel_does_not() {
+    let tmp = test_dir();
+    let dir = tmp.path();
+    let file_channel = format!(
+        "a1.channels.c1.type = file\na1.channels.c1.checkpointDir = {0}/cp\n\
+         a1.channels.c1.dataDirs = {0}/data\na1.channels.c1.minimumRequiredSpace = 1048576\n",
+        dir.display()
+    );
+    let memory_channel = "a1.channels.c1.type = memory\n".to_string();
+    for (channel, has) in [(memory_channel, false), (file_channel, true)] {
+        let cfg = format!(
+            "a1.sources = r1\na1.channels = c1\na1.sinks = k1\n\
+             a1.sources.r1.type = netcat\na1.sources.r1.bind = 127.0.0.1\n\
+             a1.sources.r1.port = 0\na1.sources.r1.channels = c1\n{channel}\
+             a1.sinks.k1.channel = c1\n{}\n",
+            file_roll(dir)
+        );
+        let mut agent = Agent::start(dir, "a1", &cfg, &["--metrics-addr", "127.0.0.1:0"]);
+        agent.wait_for_port("r1");
+        let m = metrics(agent.monitoring_port());
+        for key in [
+            "EventPutErrorCount",
+            "EventTakeErrorCount",
+            "CheckpointWriteErrorCount",
+            "CheckpointBackupWriteErrorCount",
+            "Unhealthy",
+        ] {
+            assert_eq!(m["CHANNEL.c1"][key].is_string(), has, "{key} in {m}");
+        }
+        assert!(agent.terminate().success(), "{}", agent.log());
+    }
+}
