@@ -286,11 +286,9 @@ a1.sinks.k2.maxEventsPerSecond = 2000
     assert!(agent.terminate().success(), "{}", agent.log());
 }
 
-#[test]
-fn a_removed_channel_its_sink_cannot_drain_is_reported() {
-    let dir = test_dir();
-    let d = dir.path();
-    // k2 posts to a port nobody listens on.
+/// [`two_lanes`] with k2 posting to a port nobody listens on, 50 events sent to c2, and the
+/// config then changed to remove lane 2: the agent is left removing a channel it cannot drain.
+fn removing_an_undrainable_lane(d: &Path, shutdown_timeout: &str) -> Agent {
     let dead_port = unused_port();
     let k2 = format!(
         "a1.sinks.k2.type = http
@@ -302,12 +300,24 @@ a1.sinks.k2.connectTimeout = 200
         d,
         "a1",
         &two_lanes(d, &k2),
-        &["--poll-interval", "3600", "--shutdown-timeout", "1"],
+        &[
+            "--poll-interval",
+            "3600",
+            "--shutdown-timeout",
+            shutdown_timeout,
+        ],
     );
     let p2 = agent.wait_for_port("r2");
     agent.wait_for_log(&["Watching the config"]);
     send_all(p2, "lane2", 50);
     replace_config(d, &base(d, 1000, 0, "k1", ""));
+    agent
+}
+
+#[test]
+fn a_removed_channel_its_sink_cannot_drain_is_reported() {
+    let dir = test_dir();
+    let mut agent = removing_an_undrainable_lane(dir.path(), "1");
     let lost = agent.wait_for_log(&["channel=c2", "are lost"]);
     assert!(lost.contains("events=50"), "{lost}");
     assert!(lost.contains("removed by a reload"), "{lost}");
@@ -318,25 +328,8 @@ a1.sinks.k2.connectTimeout = 200
 #[test]
 fn sigterm_during_a_reload_stops_the_agent_without_waiting_out_the_drain() {
     let dir = test_dir();
-    let d = dir.path();
-    // k2 cannot deliver: removing c2 would wait the whole --shutdown-timeout (an hour).
-    let dead_port = unused_port();
-    let k2 = format!(
-        "a1.sinks.k2.type = http
-a1.sinks.k2.endpoint = http://127.0.0.1:{dead_port}/
-a1.sinks.k2.connectTimeout = 200
-"
-    );
-    let mut agent = Agent::start(
-        d,
-        "a1",
-        &two_lanes(d, &k2),
-        &["--poll-interval", "3600", "--shutdown-timeout", "3600"],
-    );
-    let p2 = agent.wait_for_port("r2");
-    agent.wait_for_log(&["Watching the config"]);
-    send_all(p2, "lane2", 50);
-    replace_config(d, &base(d, 1000, 0, "k1", ""));
+    // Removing c2 would wait the whole --shutdown-timeout (an hour).
+    let mut agent = removing_an_undrainable_lane(dir.path(), "3600");
     agent.wait_for_log(&["Applying config change"]);
     let asked = Instant::now();
     agent.signal("TERM");
