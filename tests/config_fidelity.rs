@@ -417,6 +417,17 @@ fn seq_into(sink: &[&str]) -> String {
     conf(&lines)
 }
 
+/// [`seq_into`] a logger, with the source's type replaced by `type_` and its
+/// `totalEvents` line (line 5) by `keys` (two lines).
+fn source_into_logger(type_: &str, keys: &str) -> String {
+    seq_into(&["a1.sinks.k1.type = logger"])
+        .replace(
+            "a1.sources.r1.type = seq",
+            &format!("a1.sources.r1.type = {type_}"),
+        )
+        .replace("a1.sources.r1.totalEvents = 5", keys)
+}
+
 #[test]
 fn flumes_batch_rule_uses_each_builtins_batch_key_and_default() {
     // hdfs.batchSize defaults to 100 > 10: Flume drops the sink, so it is not something
@@ -464,15 +475,10 @@ fn flumes_batch_rule_uses_each_builtins_batch_key_and_default() {
         ),
         ("org.apache.flume.source.kafka.KafkaSource", "batchSize"),
     ] {
-        let cfg = seq_into(&["a1.sinks.k1.type = logger"])
-            .replace(
-                "a1.sources.r1.type = seq",
-                &format!("a1.sources.r1.type = {class}"),
-            )
-            .replace(
-                "a1.sources.r1.totalEvents = 5",
-                "a1.sources.r1.kafka.topics = t\na1.sources.r1.kafka.bootstrap.servers = b:9092",
-            );
+        let cfg = source_into_logger(
+            class,
+            "a1.sources.r1.kafka.topics = t\na1.sources.r1.kafka.bootstrap.servers = b:9092",
+        );
         let (_, json, _) = check_json(&cfg, &[]);
         let f = findings_of(&json, "dropped-component");
         assert!(
@@ -531,15 +537,10 @@ fn a_broken_builtin_flumen_lacks_counts_as_flumes_own_drop() {
         ),
         ("avro", "port"),
     ] {
-        let cfg = seq_into(&["a1.sinks.k1.type = logger"])
-            .replace(
-                "a1.sources.r1.type = seq",
-                &format!("a1.sources.r1.type = {source}"),
-            )
-            .replace(
-                "a1.sources.r1.totalEvents = 5",
-                "a1.sources.r1.bind = 0.0.0.0\na1.sources.r1.kafka.bootstrap.servers = b:9092",
-            );
+        let cfg = source_into_logger(
+            source,
+            "a1.sources.r1.bind = 0.0.0.0\na1.sources.r1.kafka.bootstrap.servers = b:9092",
+        );
         let (_, json, _) = check_json(&cfg, &[]);
         let f = message(at(
             &json,

@@ -1,7 +1,10 @@
 //! Shared pieces of building: type resolution, Flume's configure-time checks of types Flumen
 //! lacks, the batch-size rule, and the findings every kind uses.
 
-use crate::config::{AgentSpec, ComponentKind, ComponentSpec, Finding, FindingKind, PropReader};
+use crate::config::{
+    AgentSpec, ComponentKind, ComponentSpec, Finding, FindingKind, PropReader, Props,
+};
+use crate::interceptor::{build_chain, Chain, ChainError};
 use crate::registry::builtins::{BatchSize, Builtin};
 use crate::registry::{self, BuildContext, Built, Lookup};
 
@@ -46,14 +49,16 @@ pub(super) fn build_one(
         system_properties: &spec.system_properties,
     };
     let mut reader = PropReader::new(&c.props, &full).anchored(c.type_.origin.clone());
-    let (built, judged) = match registry::lookup(kind, type_name) {
-        Lookup::Found(entry) => ((entry.build)(&ctx, &mut reader), true),
+    // `unsupported`: the type is one Flumen lacks (`Some(None)`: a plugin class).
+    let (built, unsupported) = match registry::lookup(kind, type_name) {
+        Lookup::Found(entry) => ((entry.build)(&ctx, &mut reader), None),
         Lookup::Unsupported(builtin) => {
             flume_configure_checks(builtin, &mut reader);
-            (None, false)
+            (None, Some(builtin))
         }
         Lookup::Unknown(_) => return Err(Dropped::Broken),
     };
+    let judged = unsupported.is_none();
     let extra = extra(&mut reader);
     let lacking = reader.lacking().map(str::to_string);
     let fatal =
@@ -76,9 +81,8 @@ pub(super) fn build_one(
         ));
         return Err(Dropped::Broken);
     }
-    if !judged {
-        let what = describe_type(registry::lookup(kind, type_name), type_name);
-        let finding = unsupported_type(kind, c, &what);
+    if let Some(builtin) = unsupported {
+        let (what, finding) = lacking_type(kind, c, builtin);
         return Ok(Made::Lacking(what, Some(finding)));
     }
     match (built, lacking) {
@@ -120,28 +124,28 @@ pub(super) fn unloadable<'a>(
     out
 }
 
-/// What a type Flumen lacks is, for messages: Flume's built-in (and whether Flume 1.11 still
-/// ships it) or a plugin class.
-fn describe_type(lookup: Lookup, type_name: &str) -> String {
-    match lookup {
-        Lookup::Unsupported(Some(b)) => match b.removed {
-            Some(_) => format!("the former Flume type `{type_name}`"),
-            None => format!("the Flume type `{type_name}`"),
-        },
-        _ => format!("the plugin class `{type_name}`"),
-    }
-}
-
-fn unsupported_type(kind: ComponentKind, c: &ComponentSpec, what: &str) -> Finding {
+/// What a type Flumen lacks is, for messages (Flume's built-in, one Flume 1.11 no longer
+/// ships, or a plugin class), and the `unsupported-type` finding that says so.
+fn lacking_type(
+    kind: ComponentKind,
+    c: &ComponentSpec,
+    builtin: Option<&'static Builtin>,
+) -> (String, Finding) {
     let type_name = c.type_.value.trim();
-    let detail = match registry::lookup(kind, type_name) {
-        Lookup::Unsupported(Some(b)) => match b.removed {
-            Some(why) => format!(" {why}."),
-            None => String::new(),
-        },
-        _ => " Flumen cannot run Java plugins.".to_string(),
+    let (what, detail) = match builtin {
+        Some(Builtin {
+            removed: Some(why), ..
+        }) => (
+            format!("the former Flume type `{type_name}`"),
+            format!(" {why}."),
+        ),
+        Some(_) => (format!("the Flume type `{type_name}`"), String::new()),
+        None => (
+            format!("the plugin class `{type_name}`"),
+            " Flumen cannot run Java plugins.".to_string(),
+        ),
     };
-    Finding::new(
+    let finding = Finding::new(
         FindingKind::UnsupportedType,
         Some(c.type_.origin.clone()),
         c.type_.full_key.clone(),
@@ -151,7 +155,8 @@ fn unsupported_type(kind: ComponentKind, c: &ComponentSpec, what: &str) -> Findi
             c.name,
         ),
     )
-    .expected(format!("one of {}", registry::aliases(kind).join(", ")))
+    .expected(format!("one of {}", registry::aliases(kind).join(", ")));
+    (what, finding)
 }
 
 /// What Flume's `configure` of a built-in Flumen lacks would refuse: a missing required key, a
@@ -248,6 +253,17 @@ pub(super) fn builtin_of(kind: ComponentKind, c: &ComponentSpec) -> Option<&'sta
         Lookup::Found(entry) => entry.builtin(),
         Lookup::Unsupported(builtin) => builtin,
         Lookup::Unknown(_) => None,
+    }
+}
+
+/// The component's interceptor chain; `None` when Flume would refuse it (the component is
+/// dropped). A chain with an interceptor Flumen lacks is recorded in the reader (the
+/// component is then not run) and stands in as empty.
+pub(super) fn interceptors(r: &mut PropReader<'_>, props: &Props, owner: &str) -> Option<Chain> {
+    match build_chain(r, props, owner) {
+        Ok(chain) => Some(chain),
+        Err(ChainError::Unsupported) => Some(Chain::default()),
+        Err(ChainError::Broken) => None,
     }
 }
 

@@ -4,12 +4,12 @@ use crate::metrics::SinkCounter;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::common::{batch_too_large, build_one, Dropped, Made};
+use super::common::{batch_too_large, build_one, interceptors, Dropped, Made};
 use super::partial::Partial;
 use super::{error_channel, Channels, ErrorChannel};
 use crate::agent::topology::{GroupNode, SinkNode};
 use crate::config::{AgentSpec, ComponentKind, Finding, FindingKind, PropReader, SinkSpec};
-use crate::interceptor::{build_chain, Chain, ChainError};
+use crate::interceptor::Chain;
 use crate::registry::{self, Built, Lookup};
 use crate::sink::processor::SinkProcessor;
 
@@ -59,12 +59,7 @@ fn build_sink(
     let mut extras: Option<(u64, Chain, ErrorChannel)> = None;
     let made = build_one(spec, ComponentKind::Sink, c, findings, |r| {
         // Each is read whatever the others give, so that no key is called ignored.
-        let chain = match build_chain(r, &c.props, &full) {
-            Ok(chain) => Some(chain),
-            // The reader records what Flumen lacks; the sink is then not run.
-            Err(ChainError::Unsupported) => Some(Chain::default()),
-            Err(ChainError::Broken) => None,
-        };
+        let chain = interceptors(r, &c.props, &full);
         let errors = error_channel(r, channels);
         let rate = r.number("maxEventsPerSecond", 0u64, 0, u64::MAX / 2);
         let (Some(chain), Ok(errors), Some(rate)) = (chain, errors, rate) else {

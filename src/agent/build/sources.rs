@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use super::common::{batch_too_large, build_one, Dropped, Made};
+use super::common::{batch_too_large, build_one, interceptors, Dropped, Made};
 use super::partial::Partial;
 use super::{error_channel, Channels, ErrorChannel};
 use crate::agent::topology::SourceNode;
 use crate::config::{AgentSpec, ComponentKind, Finding, FindingKind, PropReader, SourceSpec};
-use crate::interceptor::{build_chain, Chain, ChainError};
+use crate::interceptor::Chain;
 use crate::metrics::SourceCounter;
 use crate::registry::Built;
 use crate::selector::Selector;
@@ -51,12 +51,7 @@ fn build_source(
             r.mark_used("errorChannel");
             return Err(Dropped::Broken);
         }
-        let chain = match build_chain(r, &c.props, &full) {
-            Ok(chain) => Some(chain),
-            // The reader records what Flumen lacks; the source is then not run.
-            Err(ChainError::Unsupported) => Some(Chain::default()),
-            Err(ChainError::Broken) => None,
-        };
+        let chain = interceptors(r, &c.props, &full);
         let errors = error_channel(r, channels);
         let (Some(chain), Ok(errors)) = (chain, errors) else {
             return Err(Dropped::Broken);
