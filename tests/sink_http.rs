@@ -1,12 +1,13 @@
 //! The `http` sink through the real binary, against a recording HTTP server run by the test:
 //! order, redelivery after a rolled-back status, committed error statuses, connect failures
-//! and timeouts, and JSON batches read by a second agent's `http` source.
+//! and timeouts, JSON batches read by a second agent's `http` source, and takes held open
+//! until their answers arrive (`concurrency`), across a kill -9.
 
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -436,4 +437,104 @@ fn a_rolled_back_status_makes_a_failover_group_switch_sinks() {
     );
     assert!(broken.accepted().is_empty());
     assert!(agent.terminate().success(), "{}", agent.log());
+}
+
+/// netcat (acks each event once durable) → file channel → http (`json`, `concurrency` 4,
+/// batches of 20): each take commits only when its answer arrives.
+fn ack_later_config(dir: &std::path::Path, endpoint: &str) -> String {
+    let sink = format!(
+        "a1.sinks.k1.type = http\n\
+         a1.sinks.k1.endpoint = {endpoint}\n\
+         a1.sinks.k1.batchMode = json\n\
+         a1.sinks.k1.batchSize = 20\n\
+         a1.sinks.k1.concurrency = 4\n\
+         a1.sinks.k1.requestTimeout = 60000\n\
+         a1.sinks.k1.rollback.2XX = false\n\
+         a1.sinks.k1.backoff.2XX = false\n\
+         a1.sinks.k1.incrementMetrics.2XX = true\n"
+    );
+    netcat_file_channel_config(
+        &dir.join("checkpoint"),
+        &dir.join("data"),
+        10_000,
+        100,
+        "",
+        &sink,
+    )
+}
+
+/// The event bodies of the JSON batches the server answered 200.
+fn accepted_events(server: &Server) -> Vec<String> {
+    server
+        .accepted()
+        .iter()
+        .flat_map(|batch| {
+            let v: serde_json::Value = serde_json::from_str(batch).expect("a JSON batch");
+            v.as_array()
+                .expect("an array")
+                .iter()
+                .map(|e| e["body"].as_str().expect("a body").to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn takes_wait_for_their_answers_and_a_kill_9_before_them_loses_nothing() {
+    // While `holding`, a request is read and never answered (the agent's ack stays pending);
+    // released, the held ones are marked 599 (their connection died with the agent) and new
+    // ones answered 200.
+    let holding = Arc::new(AtomicBool::new(true));
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let (h, a) = (holding.clone(), arrived.clone());
+    let server = Server::start(Arc::new(move |_, _| {
+        a.fetch_add(1, Ordering::SeqCst);
+        if !h.load(Ordering::SeqCst) {
+            return 200;
+        }
+        while h.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        599
+    }));
+    let dir = test_dir();
+    let cfg = ack_later_config(dir.path(), &server.endpoint());
+    let mut agent = Agent::start(dir.path(), "a1", &cfg, &["--metrics-addr", "127.0.0.1:0"]);
+    let port = agent.wait_for_port("r1");
+    let lines: Vec<String> = (0..200).map(|i| format!("event-{i:04}")).collect();
+    let answer = tcp_send(port, format!("{}\n", lines.join("\n")).as_bytes());
+    assert_eq!(
+        String::from_utf8_lossy(&answer).matches("OK").count(),
+        200,
+        "every event acknowledged by the source"
+    );
+    wait_until("four takes posted", DEADLINE, || {
+        arrived.load(Ordering::SeqCst) >= 4
+    });
+    let (status, body) = http_request(agent.monitoring_port(), "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200, "{body}");
+    let m: serde_json::Value = serde_json::from_str(&body).expect("metrics JSON");
+    assert_eq!(
+        m["SINK.k1"]["EventDrainSuccessCount"], "0",
+        "no take counted before its answer: {m}"
+    );
+    assert_eq!(
+        arrived.load(Ordering::SeqCst),
+        4,
+        "at most `concurrency` takes in flight while none is answered"
+    );
+    agent.signal("KILL");
+    agent.wait();
+    holding.store(false, Ordering::SeqCst);
+
+    // The 80 events posted but never answered were not committed: a new agent on the same
+    // channel delivers them, with everything else.
+    let mut again = Agent::start(dir.path(), "a1", &cfg, &[]);
+    wait_until("all 200 events answered", DEADLINE, || {
+        accepted_events(&server).len() >= 200
+    });
+    assert!(again.terminate().success(), "{}", again.log());
+    let mut got = accepted_events(&server);
+    got.sort();
+    assert_eq!(got, lines, "each event answered exactly once, none lost");
 }

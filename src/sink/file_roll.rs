@@ -3,7 +3,8 @@
 //!
 //! Files are named as Flume's default path manager names them:
 //! `<prefix><start-millis>-<index>[.<extension>]`. Each batch is serialized into one buffer
-//! and written with one `write_all` on a blocking thread before the take commits, so a
+//! (4 MiB at most: a batch of large events is cut) and written with one `write_all` on a
+//! blocking thread before the take commits, so a
 //! committed event is in the file (in the page cache; the sink does not fsync, like Flume).
 //!
 //! Divergences from Flume, on purpose: the directory is created when missing, and a new
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
+use super::util::batch::BatchLimits;
 use super::{Sink, SinkError};
 use crate::config::PropReader;
 use crate::event::Event;
@@ -29,6 +31,8 @@ use crate::serializer::Serializer;
 pub const DEFAULT_ROLL_INTERVAL_SECS: u64 = 30;
 /// Flume's default `sink.batchSize`.
 pub const DEFAULT_BATCH_SIZE: usize = 100;
+/// Most bytes serialized before they are written (a take of large events is cut).
+const WRITE_CHUNK_BYTES: usize = 4 << 20;
 
 /// The resolved configuration.
 #[derive(Clone, Debug)]
@@ -140,6 +144,29 @@ impl FileRollSink {
 }
 
 impl FileRollSink {
+    /// Appends `buffer` to `file` on a blocking thread; gives both back when it is written.
+    async fn write(&self, file: File, buffer: Vec<u8>) -> Result<(File, Vec<u8>), SinkError> {
+        let dir = &self.config.directory;
+        let written = tokio::task::spawn_blocking(move || {
+            let mut file = file;
+            let result = file.write_all(&buffer);
+            result.map(|()| (file, buffer))
+        })
+        .await;
+        let context = || format!("writing to {}", dir.display());
+        match written {
+            Ok(Ok(back)) => Ok(back),
+            Ok(Err(source)) => Err(SinkError::Io {
+                context: context(),
+                source,
+            }),
+            Err(join) => Err(SinkError::Io {
+                context: context(),
+                source: std::io::Error::other(join.to_string()),
+            }),
+        }
+    }
+
     /// Whether `name` is one of this sink's file names (`<prefix><millis>-<index>[.<ext>]`);
     /// returns its `(series, index)`.
     fn parse_name(&self, name: &str) -> Option<(u128, u64)> {
@@ -246,42 +273,26 @@ impl Sink for FileRollSink {
         if self.roll_due() {
             self.file = None;
         }
-        let file = match self.file.take() {
+        let mut file = match self.file.take() {
             Some(f) => f,
             None => self.open()?,
         };
-        let mut buffer = std::mem::take(&mut self.buffer);
-        buffer.clear();
-        self.config.serializer.write_batch(events, &mut buffer);
-        let dir = self.config.directory.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let mut file = file;
-            let result = file.write_all(&buffer);
-            (file, buffer, result)
-        })
-        .await;
-        let (file, buffer, result) = match written {
-            Ok(v) => v,
-            Err(join) => {
-                return Err(SinkError::Io {
-                    context: format!("writing to {}", dir.display()),
-                    source: std::io::Error::other(join.to_string()),
-                })
+        // A take of large events is written a few MiB at a time, so the buffer stays bounded.
+        let limits = BatchLimits::new(events.len(), WRITE_CHUNK_BYTES);
+        for chunk in limits.split(events, |e| e.body_len() + 64) {
+            let mut buffer = std::mem::take(&mut self.buffer);
+            buffer.clear();
+            self.config.serializer.write_batch(chunk, &mut buffer);
+            // The file is dropped on failure: the next attempt starts a new one, so a partly
+            // written batch is never followed by its own retry in the same file.
+            let (back, buffer) = self.write(file, buffer).await?;
+            file = back;
+            if buffer.capacity() <= WRITE_CHUNK_BYTES * 2 {
+                self.buffer = buffer;
             }
-        };
-        self.buffer = buffer;
-        match result {
-            Ok(()) => {
-                self.file = Some(file);
-                Ok(())
-            }
-            // The file is dropped: the next attempt starts a new one, so a partly written
-            // batch is never followed by its own retry in the same file.
-            Err(source) => Err(SinkError::Io {
-                context: format!("writing to {}", dir.display()),
-                source,
-            }),
         }
+        self.file = Some(file);
+        Ok(())
     }
 
     async fn maintain(&mut self) -> Result<(), SinkError> {
@@ -333,6 +344,43 @@ mod torn_tail_tests {
             std::fs::read_to_string(&foreign).unwrap(),
             "x\ny",
             "not ours"
+        );
+    }
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+    use crate::config::Props;
+
+    #[tokio::test]
+    async fn a_take_larger_than_a_write_chunk_is_written_whole_and_in_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let props = Props::from_pairs(
+            "a.conf",
+            "a1.sinks.k1",
+            &[("sink.directory", dir.path().to_str().expect("utf-8 path"))],
+        );
+        let mut r = PropReader::new(&props, "k1");
+        let mut sink = FileRollSink::new(FileRollConfig::from_props(&mut r).expect("config"));
+        // Three events of 3 MiB: three chunks of 4 MiB at most.
+        let bodies: Vec<String> = (b'a'..=b'c')
+            .map(|c| String::from(c as char).repeat(3 << 20))
+            .collect();
+        let events: Vec<Event> = bodies.iter().map(|b| Event::new(b.clone())).collect();
+        sink.deliver(&events).await.expect("written");
+        sink.stop().await.expect("closed");
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("listing")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert_eq!(files.len(), 1, "one file: {files:?}");
+        let text = std::fs::read_to_string(&files[0]).expect("reading");
+        assert_eq!(text, format!("{}\n", bodies.join("\n")));
+        assert!(
+            sink.buffer.capacity() <= WRITE_CHUNK_BYTES * 2,
+            "the buffer stays bounded"
         );
     }
 }

@@ -112,7 +112,7 @@ async fn commits_overlap_on_a_durable_channel_and_nothing_is_lost() {
         "a refused batch is rolled back, not delivered twice"
     );
     assert_eq!(counters.drain_success.get(), 200);
-    slot.stop().await;
+    slot.stop(false).await;
     ch.stop().await;
     // Reopened, the channel holds nothing: every commit reached the disk.
     let again = file_channel(dir.path()).await;

@@ -17,6 +17,18 @@ pub const BODY_ENCODING_HEADER: &str = "flumen.bodyEncoding";
 /// Its value.
 pub const BASE64: &str = "base64";
 
+/// About how many bytes `event` takes in a JSON batch: its body with a third more (room for
+/// base64 or escapes), its headers quoted, and the object's structure. An estimate, for
+/// cutting batches by bytes and sizing buffers, never for a hard limit.
+pub fn estimated_len(event: &Event) -> usize {
+    let headers: usize = event
+        .headers
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 6)
+        .sum();
+    event.body.len() + event.body.len() / 3 + headers + 40
+}
+
 /// Appends the JSON array of `events` to `out`; returns how many bodies were base64-encoded.
 pub fn encode_batch(events: &[Event], out: &mut Vec<u8>) -> usize {
     let mut encoded = 0;

@@ -27,6 +27,13 @@
 //! - no answer (connect refused, `connectTimeout` or `requestTimeout` passed, reset):
 //!   [`SinkError::Transport`], rolled back with a backoff.
 //!
+//! Flumen extension `concurrency` (default 1): up to that many takes are posted at once, each
+//! on its own task, and each take commits only when all its answers are in (see
+//! [`Delivery::Later`]); takes may then arrive out of order, the events of one take stay in
+//! order. With `batchMode = json`, `batchBytes` (default 16 MiB, 0 = no limit) cuts a take
+//! into several requests of at most that many bytes of JSON (estimated; an event larger goes
+//! alone), so a receiver's request limit is not hit by a large take.
+//!
 //! # Divergences from Flume
 //! - Flume rolls back but reports success to its runner, so a failover or load-balancing sink
 //!   processor never sees the failure. Flumen fails the delivery, so the processor can switch
@@ -41,6 +48,7 @@
 
 pub mod policy;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -48,7 +56,8 @@ use bytes::Bytes;
 use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{Client, Url};
 
-use super::{Delivered, Sink, SinkError};
+use super::util::batch::BatchLimits;
+use super::{Ack, Delivered, Delivery, Sink, SinkError};
 use crate::config::{Finding, FindingKind, PropReader};
 use crate::event::Event;
 use crate::rate_limit::RateLimit;
@@ -68,6 +77,13 @@ pub const JSON_CONTENT_TYPE: &str = "application/json; charset=UTF-8";
 pub const DEFAULT_BATCH_SIZE: usize = 1;
 /// Default `batchSize` with `batchMode = json`.
 pub const DEFAULT_JSON_BATCH_SIZE: usize = 100;
+/// Default `batchBytes` with `batchMode = json`: well under the 64 MiB request limit of
+/// Flumen's http source, base64 included.
+pub const DEFAULT_BATCH_BYTES: usize = 16 << 20;
+/// Default `concurrency`: one take at a time, as Flume.
+pub const DEFAULT_CONCURRENCY: usize = 1;
+/// Most takes posted at once.
+pub const MAX_CONCURRENCY: usize = 64;
 /// Most bytes of an answer's body read (to reuse the connection) before it is dropped.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// Least time between two warnings about answers committed without delivery.
@@ -101,6 +117,10 @@ pub struct HttpSinkConfig {
     pub batch_mode: BatchMode,
     /// `batchSize`: events per transaction.
     pub batch_size: usize,
+    /// `batchBytes`: most bytes of JSON per request in `json` mode (0 = no limit).
+    pub batch_bytes: usize,
+    /// `concurrency`: most takes posted at once.
+    pub concurrency: usize,
 }
 
 impl HttpSinkConfig {
@@ -128,6 +148,11 @@ impl HttpSinkConfig {
             BatchMode::Json => DEFAULT_JSON_BATCH_SIZE,
         };
         let batch_size = r.number("batchSize", batch_default, 1, 1 << 20);
+        let batch_bytes = match batch_mode {
+            BatchMode::Json => r.number("batchBytes", DEFAULT_BATCH_BYTES, 0, 1 << 30),
+            BatchMode::None => Some(0),
+        };
+        let concurrency = r.number("concurrency", DEFAULT_CONCURRENCY, 1, MAX_CONCURRENCY);
         Some(HttpSinkConfig {
             endpoint: endpoint?,
             connect_timeout: Duration::from_millis(connect?),
@@ -137,6 +162,8 @@ impl HttpSinkConfig {
             policies,
             batch_mode,
             batch_size: batch_size?,
+            batch_bytes: batch_bytes?,
+            concurrency: concurrency?,
         })
     }
 }
@@ -194,13 +221,16 @@ fn header_value(r: &mut PropReader<'_>, key: &str, default: &'static str) -> Opt
 
 /// The http sink.
 pub struct HttpSink {
+    poster: Arc<Poster>,
+}
+
+/// What posting needs, shared with the tasks of takes in flight.
+struct Poster {
     config: HttpSinkConfig,
     client: Client,
     /// The endpoint as text, for messages.
     endpoint: String,
     warnings: RateLimit,
-    /// Size of the last JSON batch, to size the next buffer.
-    last_json_len: usize,
 }
 
 impl HttpSink {
@@ -232,14 +262,17 @@ impl HttpSink {
             .user_agent(concat!("flumen/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(HttpSink {
-            endpoint: config.endpoint.to_string(),
-            config,
-            client,
-            warnings: RateLimit::new(WARN_EVERY),
-            last_json_len: 0,
+            poster: Arc::new(Poster {
+                endpoint: config.endpoint.to_string(),
+                config,
+                client,
+                warnings: RateLimit::new(WARN_EVERY),
+            }),
         })
     }
+}
 
+impl Poster {
     /// POSTs one body and returns the answer's status.
     async fn post(&self, body: Bytes, content_type: &HeaderValue) -> Result<u16, SinkError> {
         let sent = self
@@ -306,7 +339,7 @@ impl HttpSink {
         Ok(())
     }
 
-    async fn deliver_each(&mut self, events: &[Event]) -> Result<Delivered, SinkError> {
+    async fn deliver_each(&self, events: &[Event]) -> Result<Delivered, SinkError> {
         let mut acc = Delivered {
             drained: 0,
             backoff: false,
@@ -323,24 +356,45 @@ impl HttpSink {
         Ok(acc)
     }
 
-    async fn deliver_json(&mut self, events: &[Event]) -> Result<Delivered, SinkError> {
-        let mut body = Vec::with_capacity(self.last_json_len.max(64));
-        let encoded = crate::wire::flume_json::encode_batch(events, &mut body);
-        self.last_json_len = body.len();
-        if encoded > 0 {
-            tracing::debug!(endpoint = %self.endpoint, encoded, "Sent bodies that are not UTF-8 as base64.");
-        }
-        let status = self
-            .post(Bytes::from(body), &self.config.content_type)
-            .await?;
+    /// Posts the take as JSON, one request per `batchBytes`; the first answer that rolls back
+    /// fails the whole take (requests before it are posted again with it).
+    async fn deliver_json(&self, events: &[Event]) -> Result<Delivered, SinkError> {
         let mut acc = Delivered {
             drained: 0,
             backoff: false,
         };
-        self.judge(status, events.len(), &mut acc)?;
-        tracing::debug!(endpoint = %self.endpoint, events = events.len(), status, "Posted a JSON batch.");
+        let limits = BatchLimits::new(events.len(), self.config.batch_bytes);
+        for chunk in limits.split(events, crate::wire::flume_json::estimated_len) {
+            let mut body = Vec::with_capacity(estimated_body(chunk));
+            let encoded = crate::wire::flume_json::encode_batch(chunk, &mut body);
+            if encoded > 0 {
+                tracing::debug!(endpoint = %self.endpoint, encoded, "Sent bodies that are not UTF-8 as base64.");
+            }
+            let status = self
+                .post(Bytes::from(body), &self.config.content_type)
+                .await?;
+            self.judge(status, chunk.len(), &mut acc)?;
+            tracing::debug!(endpoint = %self.endpoint, events = chunk.len(), status, "Posted a JSON batch.");
+        }
         Ok(acc)
     }
+
+    /// Posts a take as the batch mode says.
+    async fn deliver(&self, events: &[Event]) -> Result<Delivered, SinkError> {
+        match self.config.batch_mode {
+            BatchMode::None => self.deliver_each(events).await,
+            BatchMode::Json => self.deliver_json(events).await,
+        }
+    }
+}
+
+/// Bytes to reserve for a chunk's JSON body.
+fn estimated_body(chunk: &[Event]) -> usize {
+    chunk
+        .iter()
+        .map(crate::wire::flume_json::estimated_len)
+        .sum::<usize>()
+        .max(64)
 }
 
 /// The innermost cause of an error chain, in words ("Connection refused (os error 111)").
@@ -359,14 +413,14 @@ impl Sink for HttpSink {
     }
 
     fn batch_size(&self) -> usize {
-        self.config.batch_size
+        self.poster.config.batch_size
     }
 
     fn describe(&self) -> String {
-        let c = &self.config;
+        let c = &self.poster.config;
         format!(
-            "endpoint={} connectTimeout={} requestTimeout={} contentTypeHeader={} acceptHeader={} batchMode={} batchSize={} {}",
-            self.endpoint,
+            "endpoint={} connectTimeout={} requestTimeout={} contentTypeHeader={} acceptHeader={} batchMode={} batchSize={} batchBytes={} concurrency={} {}",
+            self.poster.endpoint,
             c.connect_timeout.as_millis(),
             c.request_timeout.as_millis(),
             c.content_type.to_str().unwrap_or("?"),
@@ -376,6 +430,8 @@ impl Sink for HttpSink {
                 BatchMode::Json => "json",
             },
             c.batch_size,
+            c.batch_bytes,
+            c.concurrency,
             c.policies.describe()
         )
     }
@@ -385,10 +441,24 @@ impl Sink for HttpSink {
     }
 
     async fn deliver_accounted(&mut self, events: &[Event]) -> Result<Delivered, SinkError> {
-        match self.config.batch_mode {
-            BatchMode::None => self.deliver_each(events).await,
-            BatchMode::Json => self.deliver_json(events).await,
+        self.poster.deliver(events).await
+    }
+
+    /// With `concurrency` above 1 the take is posted on its own task and acknowledged by its
+    /// answers; the slot meanwhile takes and posts the next ones.
+    async fn submit(&mut self, events: &[Event]) -> Result<Delivery, SinkError> {
+        if self.poster.config.concurrency <= 1 {
+            return self.poster.deliver(events).await.map(Delivery::Done);
         }
+        let poster = self.poster.clone();
+        let events = events.to_vec();
+        Ok(Delivery::Later(Ack::new(async move {
+            poster.deliver(&events).await
+        })))
+    }
+
+    fn acks_in_flight(&self) -> usize {
+        self.poster.config.concurrency
     }
 }
 

@@ -299,3 +299,78 @@ async fn a_silent_server_times_out() {
     let err = s.deliver(&events(&["a"])).await.expect_err("timed out");
     assert!(err.to_string().contains("timed out"), "{err}");
 }
+
+#[test]
+fn batch_bytes_and_concurrency_have_defaults_and_bounds() {
+    let (c, _) = config(&with_ok(&[
+        ("endpoint", "http://h/"),
+        ("batchMode", "json"),
+    ]));
+    let c = c.expect("built");
+    assert_eq!(c.batch_bytes, DEFAULT_BATCH_BYTES);
+    assert_eq!(c.concurrency, 1, "one take at a time, as Flume");
+    let (c, _) = config(&with_ok(&[("endpoint", "http://h/"), ("concurrency", "8")]));
+    assert_eq!(c.expect("built").concurrency, 8);
+    for bad in ["0", "65", "many"] {
+        let (c, findings) = config(&with_ok(&[("endpoint", "http://h/"), ("concurrency", bad)]));
+        assert!(c.is_none(), "concurrency={bad}");
+        assert_eq!(findings[0].key, "a1.sinks.k1.concurrency");
+    }
+}
+
+#[tokio::test]
+async fn json_mode_cuts_a_take_into_requests_of_at_most_batch_bytes() {
+    let (port, seen) = server(vec![]);
+    // Each 30-byte body is estimated at 80 bytes of JSON: two fit in 200.
+    let mut s = sink(port, &[("batchMode", "json"), ("batchBytes", "200")]);
+    let bodies: Vec<String> = (0..5).map(|i| format!("{i:030}")).collect();
+    let batch: Vec<Event> = bodies.iter().map(|b| Event::new(b.clone())).collect();
+    let d = s.deliver_accounted(&batch).await.expect("delivered");
+    assert_eq!(d, Delivered::all(5));
+    let seen = seen.lock().expect("lock").clone();
+    let per_request: Vec<Vec<String>> = seen
+        .iter()
+        .map(|(_, body)| {
+            let v: serde_json::Value = serde_json::from_slice(body).expect("json");
+            v.as_array()
+                .expect("array")
+                .iter()
+                .map(|e| e["body"].as_str().expect("body").to_string())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        per_request.iter().map(Vec::len).collect::<Vec<_>>(),
+        [2, 2, 1]
+    );
+    assert_eq!(per_request.concat(), bodies, "every event once, in order");
+    assert!(seen.iter().all(|(_, body)| body.len() <= 200));
+}
+
+#[tokio::test]
+async fn with_concurrency_a_take_is_acknowledged_by_its_answers() {
+    let (port, seen) = server(vec![503]);
+    let mut s = sink(port, &[("concurrency", "4"), ("batchSize", "10")]);
+    assert_eq!(s.acks_in_flight(), 4);
+    let Delivery::Later(first) = s.submit(&events(&["a", "b"])).await.expect("handed") else {
+        panic!("acknowledged later");
+    };
+    assert!(
+        matches!(first.await, Err(SinkError::Rejected { status: 503, .. })),
+        "the answer decides the take"
+    );
+    let Delivery::Later(second) = s.submit(&events(&["c"])).await.expect("handed") else {
+        panic!("acknowledged later");
+    };
+    assert_eq!(second.await.expect("acked"), Delivered::all(1));
+    assert_eq!(
+        seen.lock().expect("lock").len(),
+        2,
+        "a, then c (b never posted)"
+    );
+    let mut one = sink(port, &[]);
+    assert!(matches!(
+        one.submit(&events(&["d"])).await.expect("delivered"),
+        Delivery::Done(_)
+    ));
+}

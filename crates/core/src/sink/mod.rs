@@ -3,10 +3,24 @@
 //! The [`runner::SinkRunner`] owns the loop and the transaction (as Flume's `SinkRunner`
 //! owns the thread): it takes a batch, hands it to [`Sink::deliver`], commits on success and
 //! rolls back on failure, then backs off. A sink only has to write.
+//!
+//! A sink whose data is durable only later (a remote broker's ack, a flushed upload) returns
+//! [`Delivery::Later`] from [`Sink::submit`] with an [`Ack`]; the [`slot::Slot`] keeps the take
+//! open until the ack completes, up to [`Sink::acks_in_flight`] takes at a time, and commits
+//! or rolls back then. [`util`] holds what such sinks share: batching by count and bytes,
+//! retries with jittered backoff, and partitioning a batch by a key.
 
 pub mod processor;
 pub mod runner;
 pub mod slot;
+pub mod util;
+
+#[cfg(test)]
+mod ack_tests;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 
@@ -94,6 +108,48 @@ impl Delivered {
     }
 }
 
+/// What [`Sink::submit`] made of a batch.
+pub enum Delivery {
+    /// Delivered and durable now: the slot commits the take.
+    Done(Delivered),
+    /// Handed over; durable only when the [`Ack`] completes (an HDFS hflush, an S3 upload, a
+    /// Kafka broker ack, an answer from the next hop). The slot keeps the take open until
+    /// then: it commits on `Ok` and rolls back on `Err`, so nothing leaves the channel early.
+    Later(Ack),
+}
+
+/// The acknowledgement of a batch handed over with [`Delivery::Later`]: a future that
+/// completes when the data is durable downstream, with the batch's accounting, or fails
+/// (the take is rolled back and the batch delivered again).
+///
+/// It must complete or fail in bounded time (the sink's own timeouts): the slot holds the
+/// take open meanwhile, and a graceful stop waits for it until the shutdown deadline. The
+/// future runs on its own task, so it makes progress while the sink submits the next batch.
+pub struct Ack(Pin<Box<dyn Future<Output = Result<Delivered, SinkError>> + Send + 'static>>);
+
+impl Ack {
+    /// An acknowledgement that completes with `future`.
+    pub fn new(
+        future: impl Future<Output = Result<Delivered, SinkError>> + Send + 'static,
+    ) -> Self {
+        Ack(Box::pin(future))
+    }
+}
+
+impl Future for Ack {
+    type Output = Result<Delivered, SinkError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl std::fmt::Debug for Ack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ack")
+    }
+}
+
 /// A configured sink.
 #[async_trait]
 pub trait Sink: Send + 'static {
@@ -121,6 +177,23 @@ pub trait Sink: Send + 'static {
     async fn deliver_accounted(&mut self, events: &[Event]) -> Result<Delivered, SinkError> {
         self.deliver(events).await?;
         Ok(Delivered::all(events.len()))
+    }
+
+    /// Hands the batch over: [`Delivery::Done`] when it is durable on return, or
+    /// [`Delivery::Later`] with an acknowledgement that completes when it is. The slot calls
+    /// this one; the default delivers in line with [`Sink::deliver_accounted`].
+    ///
+    /// # Cancel safety
+    /// As [`Sink::deliver`]. Once it has returned, the [`Ack`] owns the outcome.
+    async fn submit(&mut self, events: &[Event]) -> Result<Delivery, SinkError> {
+        self.deliver_accounted(events).await.map(Delivery::Done)
+    }
+
+    /// Most takes the slot keeps open while their acknowledgements are pending, the one being
+    /// submitted included: the sink's concurrency. Only sinks whose [`Sink::submit`] returns
+    /// [`Delivery::Later`] need more than 1 (each take is held until its ack completes).
+    fn acks_in_flight(&self) -> usize {
+        1
     }
 
     /// Periodic work while idle (rolling files on time); called at least once a second.

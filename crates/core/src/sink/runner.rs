@@ -3,7 +3,8 @@
 //!
 //! Each round the processor orders the sinks to try; the first that does not fail ends the
 //! round. While the channel is empty the runner awaits the channel's readiness instead of
-//! sleeping. When every sink failed it backs off `min(rounds × 1 s, 5 s)`. Three tokens end it:
+//! sleeping. When every sink failed it backs off `min(rounds × 1 s, 5 s)`, plus up to a quarter
+//! at random. Three tokens end it:
 //! `drain` makes the runner stop once its channels hold nothing more (shutdown, or a channel a
 //! reload removes); `stop` ends it after the round in hand (a reload replaces its sinks while
 //! the channel stays); `abort` stops it at once (past a deadline), rolling back what it holds.
@@ -14,10 +15,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::processor::{Outcome, SinkProcessor};
 use super::slot::Slot;
+use super::util::retry::Backoff;
 
-/// Flume's backoff step and cap after failed rounds.
-const BACKOFF_STEP: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Flume's backoff after failed rounds (1 s steps up to 5 s), plus up to a quarter at random so
+/// that agents facing one recovered downstream do not all retry at the same instant.
+const BACKOFF: Backoff =
+    Backoff::linear(Duration::from_secs(1), Duration::from_secs(5)).with_jitter(0.25);
 /// How long an idle runner waits for events before doing periodic work.
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 
@@ -68,7 +71,7 @@ impl SinkRunner {
             for i in order {
                 let outcome = tokio::select! {
                     o = self.slots[i].attempt() => o,
-                    _ = control.abort.cancelled() => return self.stop().await,
+                    _ = control.abort.cancelled() => return self.stop(true).await,
                 };
                 self.processor.report(i, outcome, Instant::now());
                 last = outcome;
@@ -82,7 +85,7 @@ impl SinkRunner {
                     if self.slots[i].wants_backoff() {
                         // Committed, but the sink asked to slow down (an http backoff policy).
                         failed_rounds = failed_rounds.saturating_add(1);
-                        pause(&control, (BACKOFF_STEP * failed_rounds).min(BACKOFF_MAX)).await;
+                        pause(&control, BACKOFF.delay(failed_rounds)).await;
                     } else {
                         failed_rounds = 0;
                     }
@@ -115,16 +118,18 @@ impl SinkRunner {
                     if tried.is_none() {
                         tracing::debug!(runner = %self.name, "Every sink of the group is backing off.");
                     }
-                    pause(&control, (BACKOFF_STEP * failed_rounds).min(BACKOFF_MAX)).await;
+                    pause(&control, BACKOFF.delay(failed_rounds)).await;
                 }
             }
         }
-        self.stop().await
+        let abandon = control.abort.is_cancelled();
+        self.stop(abandon).await
     }
 
-    async fn stop(&mut self) {
+    /// Stops every slot; `abandon` rolls back the takes they hold open instead of waiting.
+    async fn stop(&mut self, abandon: bool) {
         for slot in &mut self.slots {
-            slot.stop().await;
+            slot.stop(abandon).await;
             let c = slot.counters();
             c.lifetime.stopped();
             tracing::info!(

@@ -7,21 +7,34 @@
 //! whole take back. Events the chain emits from its periodic flush (aggregate summaries) wait
 //! in `pending` until the sink delivers them.
 //!
-//! On a durable channel a commit waits for an fsync. The slot does not wait for it in line: up
-//! to [`COMMITS_IN_FLIGHT`] commits run while the next batches are taken and delivered (the
-//! channel's group commit then makes them share fsyncs); the oldest is settled (its result
-//! counted, a failure logged) before another starts, and all are settled when the channel is
-//! empty and on `stop`. A failed commit leaves its batch in the channel, delivered again later
-//! (at least once, as with an inline commit). The price: a crash can deliver up to
-//! `COMMITS_IN_FLIGHT + 1` batches again instead of one.
+//! # Takes held open
+//! A take leaves the channel only when its commit succeeds, and its commit starts only when
+//! the batch is durable downstream. Two things keep takes open past `submit`:
+//! - On a durable channel a commit waits for an fsync. The slot does not wait for it in line:
+//!   up to [`COMMITS_IN_FLIGHT`] commits run while the next batch is taken and delivered (the
+//!   channel's group commit then makes them share fsyncs).
+//! - A sink that acknowledges later ([`Delivery::Later`]) has its take held until the ack
+//!   completes, then committed (`Ok`) or rolled back (`Err`); up to
+//!   [`Sink::acks_in_flight`] takes at a time.
+//!
+//! Each such take runs on its own task. Before taking another batch the slot settles the
+//! oldest (counts its result, logs a failure) until fewer than its limit are open; a failed one
+//! makes the attempt fail without taking, so the runner backs off. All are settled when the
+//! channel is empty and on `stop`, and abandoned (rolled back) on abort. A failed commit or
+//! ack leaves its batch in the channel, delivered again later (at least once). The price: a
+//! crash can deliver every open take again: up to `COMMITS_IN_FLIGHT + 1` batches for a sink
+//! that delivers in line on a durable channel, `acks_in_flight + COMMITS_IN_FLIGHT` for one that
+//! acknowledges later, instead of one.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::task::JoinHandle;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::processor::Outcome;
-use super::Sink;
+use super::{Delivered, Delivery, Sink, SinkError};
 use crate::channel::{ChannelError, ChannelRef, Take};
 use crate::event::Event;
 use crate::interceptor::{dead_letter, BadEvent, Chain};
@@ -47,19 +60,48 @@ pub struct Slot {
     /// delivery usually does; an http policy may ask for it after a commit, or not after a
     /// rollback).
     backoff: bool,
-    /// The durable channel's commits of delivered batches, still running, oldest first.
-    committing: VecDeque<Committing>,
+    /// Takes held open after `submit` (awaiting an ack or a durable commit), oldest first.
+    open: VecDeque<OpenTake>,
+    /// How many of them still await their ack.
+    acks_pending: Arc<AtomicUsize>,
 }
 
 /// Commits a slot keeps running on a durable channel. With 4, put+take at batch 1,000 in the
 /// file channel benchmark went from 145 to 199 MB/s (medians; see BENCHMARKS.md).
 pub const COMMITS_IN_FLIGHT: usize = 4;
 
-/// A commit running in the background, with what it will count once it succeeds.
-struct Committing {
-    task: JoinHandle<Result<(), ChannelError>>,
+/// A take held open on its own task: awaiting its ack and then its commit, or only its
+/// commit. It ends with the batch's accounting, or why the batch stays in the channel.
+struct OpenTake {
+    /// Dropping the handle (the slot dropped past the deadline) cancels the task, which rolls
+    /// the take back instead of leaving it held by a task nobody settles.
+    task: AbortOnDropHandle<Result<Delivered, Unsettled>>,
     events: u64,
-    delivered: u64,
+}
+
+/// One take awaiting its ack, counted in the slot's `acks_pending` until dropped (the ack
+/// completed, or the task was cancelled).
+struct AckPending(Arc<AtomicUsize>);
+
+impl AckPending {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        AckPending(count.clone())
+    }
+}
+
+impl Drop for AckPending {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Why an open take was not committed; its events are back in the channel either way.
+enum Unsettled {
+    /// The sink's acknowledgement failed; the take was rolled back.
+    Ack(SinkError),
+    /// The commit failed.
+    Commit(ChannelError),
 }
 
 impl Slot {
@@ -88,7 +130,8 @@ impl Slot {
             delivered: 0,
             warnings: RateLimit::new(Duration::from_secs(5)),
             backoff: false,
-            committing: VecDeque::new(),
+            open: VecDeque::new(),
+            acks_pending: Arc::default(),
         }
     }
 
@@ -102,10 +145,37 @@ impl Slot {
         &self.counters
     }
 
-    /// Whether nothing is left to deliver: channel empty, no pending flush output, no commit
-    /// in flight.
+    /// Whether nothing is left to deliver: channel empty, no pending flush output, no take
+    /// held open.
     pub fn is_drained(&self) -> bool {
-        self.pending.is_empty() && self.committing.is_empty() && self.channel.pending() == 0
+        self.pending.is_empty() && self.open.is_empty() && self.channel.pending() == 0
+    }
+
+    /// Most takes open at once, the one being taken included: the sink's acks in flight, plus
+    /// on a durable channel [`COMMITS_IN_FLIGHT`] commits running.
+    fn open_limit(&self) -> usize {
+        let acks = self.sink.acks_in_flight().max(1);
+        if self.channel.is_durable() {
+            acks + COMMITS_IN_FLIGHT
+        } else {
+            acks
+        }
+    }
+
+    /// Settles the oldest open takes until another may be taken: fewer than
+    /// [`Slot::open_limit`] open, and fewer than [`Sink::acks_in_flight`] awaiting an ack (the
+    /// sink's concurrency, whatever the commits). False when one failed.
+    async fn make_room(&mut self) -> bool {
+        if !self.settle(self.open_limit() - 1).await {
+            return false;
+        }
+        let acks = self.sink.acks_in_flight().max(1);
+        while self.acks_pending.load(Ordering::Acquire) >= acks && !self.open.is_empty() {
+            if !self.settle(self.open.len() - 1).await {
+                return false;
+            }
+        }
+        true
     }
 
     /// Events per take: the sink's batch, capped by the channel's transactionCapacity (a
@@ -140,6 +210,9 @@ impl Slot {
         if !self.pending.is_empty() {
             return self.deliver_pending().await;
         }
+        if !self.make_room().await {
+            return Outcome::Failed;
+        }
         let take = match self.channel.take(self.batch_size()).await {
             Ok(take) => take,
             Err(error) => {
@@ -150,7 +223,7 @@ impl Slot {
         };
         if take.is_empty() {
             self.counters.batch_empty.inc();
-            if !self.settle_commits(0).await {
+            if !self.settle(0).await {
                 return Outcome::Failed;
             }
             return Outcome::Empty;
@@ -174,84 +247,132 @@ impl Slot {
             intercepted = out.events;
             &intercepted
         };
-        let mut delivered = events.len() as u64;
         self.backoff = false;
-        if !events.is_empty() {
-            match self.sink.deliver_accounted(events).await {
-                Ok(accounted) => {
-                    delivered = accounted.drained as u64;
-                    self.backoff = accounted.backoff;
-                }
-                Err(error) => {
-                    self.backoff = error.backoff();
-                    // Flume counts only failures to reach the receiver as write failures.
-                    if !matches!(error, super::SinkError::Rejected { .. }) {
-                        self.counters.event_write_fail.add(n);
+        if events.is_empty() {
+            return self.commit(take, n, Delivered::all(0)).await;
+        }
+        match self.sink.submit(events).await {
+            Ok(Delivery::Done(accounted)) => {
+                self.backoff = accounted.backoff;
+                self.commit(take, n, accounted).await
+            }
+            Ok(Delivery::Later(ack)) => {
+                let pending = AckPending::new(&self.acks_pending);
+                self.hold(n, async move {
+                    let acked = ack.await;
+                    drop(pending);
+                    match acked {
+                        Ok(accounted) => take
+                            .commit()
+                            .await
+                            .map(|()| accounted)
+                            .map_err(Unsettled::Commit),
+                        // Dropping the take rolls it back.
+                        Err(error) => Err(Unsettled::Ack(error)),
                     }
-                    self.warn(&format!(
-                        "Delivery failed; the batch was rolled back and will be retried: {error}"
-                    ));
-                    return Outcome::Failed;
-                }
+                });
+                Outcome::Delivered
+            }
+            Err(error) => {
+                self.delivery_failed(&error, n);
+                Outcome::Failed
             }
         }
-        self.commit(take, n, delivered).await
     }
 
-    /// Commits a delivered take: in line on a memory channel; on a durable one in the
-    /// background, once fewer than [`COMMITS_IN_FLIGHT`] are running.
-    async fn commit(&mut self, take: Take, events: u64, delivered: u64) -> Outcome {
+    /// Counts and logs a failed delivery (the take is rolled back by its caller).
+    fn delivery_failed(&mut self, error: &SinkError, events: u64) {
+        self.backoff = error.backoff();
+        // Flume counts only failures to reach the receiver as write failures.
+        if !matches!(error, SinkError::Rejected { .. }) {
+            self.counters.event_write_fail.add(events);
+        }
+        self.warn(&format!(
+            "Delivery failed; the batch was rolled back and will be retried: {error}"
+        ));
+    }
+
+    /// Commits a take delivered in line: at once on a memory channel; on a durable one on its
+    /// own task, held open until settled.
+    async fn commit(&mut self, take: Take, events: u64, accounted: Delivered) -> Outcome {
         if !self.channel.is_durable() {
-            let result = take.commit().await;
-            return self.committed(result, events, delivered);
+            let result = take.commit().await.map(|()| accounted);
+            return self.settled(result.map_err(Unsettled::Commit), events);
         }
-        let earlier = self.settle_commits(COMMITS_IN_FLIGHT - 1).await;
-        self.committing.push_back(Committing {
-            task: tokio::spawn(take.commit()),
-            events,
-            delivered,
+        self.hold(events, async move {
+            take.commit()
+                .await
+                .map(|()| accounted)
+                .map_err(Unsettled::Commit)
         });
-        if earlier {
-            Outcome::Delivered
-        } else {
-            Outcome::Failed
-        }
+        Outcome::Delivered
     }
 
-    /// Waits for background commits, oldest first, until at most `keep` run, counting each;
+    /// Holds a take open on its own task until `settle` completes.
+    fn hold(
+        &mut self,
+        events: u64,
+        settle: impl std::future::Future<Output = Result<Delivered, Unsettled>> + Send + 'static,
+    ) {
+        self.open.push_back(OpenTake {
+            task: AbortOnDropHandle::new(tokio::spawn(settle)),
+            events,
+        });
+    }
+
+    /// Waits for open takes, oldest first, until at most `keep` are open, counting each;
     /// false when one failed.
-    async fn settle_commits(&mut self, keep: usize) -> bool {
+    async fn settle(&mut self, keep: usize) -> bool {
         let mut ok = true;
-        while self.committing.len() > keep {
-            let Some(c) = self.committing.pop_front() else {
+        while self.open.len() > keep {
+            let Some(oldest) = self.open.front_mut() else {
                 break;
             };
-            let result = match c.task.await {
-                Ok(result) => result,
-                Err(error) => Err(ChannelError::Unavailable {
-                    channel: self.channel.name().to_string(),
-                    reason: format!("the commit task ended: {error}"),
-                    events: Vec::new(),
-                }),
+            // Awaited in place and removed once finished: a cancelled attempt (the runner's
+            // abort) leaves the take held, not dropped half-settled.
+            let joined = (&mut oldest.task).await;
+            let Some(open) = self.open.pop_front() else {
+                break;
             };
-            ok &= self.committed(result, c.events, c.delivered) == Outcome::Delivered;
+            let result = match joined {
+                Ok(result) => result,
+                Err(error) => Err(Unsettled::Commit(ChannelError::Unavailable {
+                    channel: self.channel.name().to_string(),
+                    reason: format!("the task holding the take ended: {error}"),
+                    events: Vec::new(),
+                })),
+            };
+            ok &= self.settled(result, open.events) == Outcome::Delivered;
         }
         ok
     }
 
-    fn committed(
-        &mut self,
-        result: Result<(), ChannelError>,
-        events: u64,
-        delivered: u64,
-    ) -> Outcome {
+    /// Rolls back every open take at once (an abort past the deadline): their batches stay in
+    /// the channel and are delivered again.
+    async fn abandon_open(&mut self) {
+        for open in &self.open {
+            open.task.abort();
+        }
+        // Cancelled tasks drop their takes, which roll back; wait until they have.
+        for open in self.open.drain(..) {
+            let _ = open.task.await;
+        }
+    }
+
+    fn settled(&mut self, result: Result<Delivered, Unsettled>, events: u64) -> Outcome {
         match result {
-            Ok(()) => {
-                self.counters.drain_success.add(delivered);
-                self.delivered += delivered;
+            Ok(accounted) => {
+                let drained = accounted.drained as u64;
+                self.counters.drain_success.add(drained);
+                self.delivered += drained;
+                self.backoff |= accounted.backoff;
                 Outcome::Delivered
             }
-            Err(error) => {
+            Err(Unsettled::Ack(error)) => {
+                self.delivery_failed(&error, events);
+                Outcome::Failed
+            }
+            Err(Unsettled::Commit(error)) => {
                 tracing::error!(sink = %self.name, %error, events, "Commit of a delivered batch failed; the batch will be delivered again.");
                 self.backoff = true;
                 Outcome::Failed
@@ -296,9 +417,13 @@ impl Slot {
         }
     }
 
-    /// Final flush, last delivery attempt of pending output, and closing the sink.
-    pub async fn stop(&mut self) {
-        self.settle_commits(0).await;
+    /// Final flush, last delivery attempt of pending output, and closing the sink. Waits for
+    /// the takes held open; `abandon` (an abort past the deadline) rolls them back instead.
+    pub async fn stop(&mut self, abandon: bool) {
+        if abandon {
+            self.abandon_open().await;
+        }
+        self.settle(0).await;
         self.flush_chain(true).await;
         if !self.pending.is_empty() && self.deliver_pending().await == Outcome::Failed {
             tracing::error!(sink = %self.name, events = self.pending.len(), "Events emitted by the sink's interceptors could not be delivered before stopping and are lost.");
