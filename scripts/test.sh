@@ -42,5 +42,8 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --release --workspace --all-targets -- -D warnings
 
+step "cargo check --no-default-features (the build without its connectors still compiles)"
+cargo check --release --no-default-features
+
 step "cargo test (release: integration tests run the optimised binary)"
 cargo test --release --workspace

@@ -509,12 +509,12 @@ fn the_logger_sink_is_never_dropped_for_its_batch() {
 
 #[test]
 fn a_broken_builtin_flumen_lacks_counts_as_flumes_own_drop() {
-    // An avro sink without hostname: Flume's configure throws, so in a sink group the whole
+    // A thrift sink without hostname: Flume's configure throws, so in a sink group the whole
     // agent is abandoned, as Flume does, whatever --allow-partial says.
     let cfg = seq_into(&[
         "a1.sinks.k1.type = logger",
         "a1.sinks = k1 k2",
-        "a1.sinks.k2.type = avro",
+        "a1.sinks.k2.type = thrift",
         "a1.sinks.k2.port = 4141",
         "a1.sinks.k2.channel = c1",
         "a1.sinkgroups = g1",
@@ -523,19 +523,19 @@ fn a_broken_builtin_flumen_lacks_counts_as_flumes_own_drop() {
     ]);
     let (_, json, _) = check_json(&cfg, &["--allow-partial"]);
     let f = message(at(&json, "dropped-component", "a1.sinks.k2.hostname", 12));
-    assert!(f.contains("Required property `hostname` of avro"), "{f}");
+    assert!(f.contains("Required property `hostname` of thrift"), "{f}");
     at(&json, "agent-not-started", "a1.sinkgroups.g1.sinks", 16);
     assert!(
         findings_of(&json, "unsupported-type").is_empty(),
         "{json:#}"
     );
-    // A Kafka source without topics, and an avro source without port: Flume drops them.
+    // A Kafka source without topics, and a thrift source without port: Flume drops them.
     for (source, key) in [
         (
             "org.apache.flume.source.kafka.KafkaSource",
             "kafka.topics.regex",
         ),
-        ("avro", "port"),
+        ("thrift", "port"),
     ] {
         let cfg = source_into_logger(
             source,

@@ -367,7 +367,7 @@ fn a_broken_sink_of_a_sink_group_stops_the_whole_agent_as_in_flume() {
     // A type only Flumen lacks: Flume would build it, so the config does not start without
     // --allow-partial, and with it only the group loses that sink.
     let unsupported = format!(
-        "{base}{group}a1.sinks.k2.type = avro\na1.sinks.k2.hostname = h\na1.sinks.k2.port = 4141\n"
+        "{base}{group}a1.sinks.k2.type = thrift\na1.sinks.k2.hostname = h\na1.sinks.k2.port = 4141\n"
     );
     let (_, json, _) = check(&unsupported);
     assert_eq!(findings(&json, "partial-topology").len(), 1, "{json:#}");

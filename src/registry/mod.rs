@@ -11,11 +11,15 @@ use crate::channel::spillable::{SpillableChannel, SpillableConfig};
 use crate::channel::ChannelRef;
 use crate::config::{did_you_mean, ComponentKind, PropReader};
 use crate::metrics::CounterSet;
+#[cfg(feature = "avro-rpc")]
+use crate::sink::avro::{AvroSink, AvroSinkConfig};
 use crate::sink::file_roll::{FileRollConfig, FileRollSink};
 use crate::sink::http::HttpSink;
 use crate::sink::logger::LoggerSink;
 use crate::sink::null::NullSink;
 use crate::sink::Sink;
+#[cfg(feature = "avro-rpc")]
+use crate::source::avro::{AvroSource, AvroSourceConfig};
 use crate::source::exec::{ExecConfig, ExecSource};
 use crate::source::http::{HttpConfig, HttpSource};
 use crate::source::netcat::{NetcatConfig, NetcatSource};
@@ -105,6 +109,19 @@ pub static ENTRIES: &[Entry] = &[
         doc: "Batches of events posted over HTTP (JSON or blob handler); one request, one transaction.",
         counters: CounterSet::Standard,
         build: |_, r| Some(Built::Source(Box::new(HttpSource::new(HttpConfig::from_props(r)?)))),
+    },
+    #[cfg(feature = "avro-rpc")]
+    Entry {
+        kind: ComponentKind::Source,
+        alias: "avro",
+        classes: &["org.apache.flume.source.AvroSource"],
+        doc: "Events from Flume's avro sinks and RPC clients (Avro RPC); OK once committed.",
+        counters: CounterSet::Standard,
+        build: |_, r| {
+            Some(Built::Source(Box::new(AvroSource::new(
+                AvroSourceConfig::from_props(r)?,
+            ))))
+        },
     },
     Entry {
         kind: ComponentKind::Source,
@@ -214,6 +231,15 @@ pub static ENTRIES: &[Entry] = &[
         doc: "POSTs each event body (or, with batchMode = json, each batch) to an HTTP(S) endpoint; per-status rollback, backoff and metrics.",
         counters: CounterSet::Standard,
         build: |_, r| Some(Built::Sink(Box::new(HttpSink::from_props(r)?))),
+    },
+    #[cfg(feature = "avro-rpc")]
+    Entry {
+        kind: ComponentKind::Sink,
+        alias: "avro",
+        classes: &["org.apache.flume.sink.AvroSink"],
+        doc: "Sends each batch to an avro source (another tier) over Avro RPC; commits after its OK.",
+        counters: CounterSet::Standard,
+        build: |_, r| Some(Built::Sink(Box::new(AvroSink::new(AvroSinkConfig::from_props(r)?)))),
     },
 ];
 

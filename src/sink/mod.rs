@@ -3,6 +3,8 @@
 
 pub use flumen_core::sink::*;
 
+#[cfg(feature = "avro-rpc")]
+pub mod avro;
 pub mod file_roll;
 pub mod http;
 pub mod logger;

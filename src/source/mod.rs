@@ -3,6 +3,8 @@
 
 pub use flumen_core::source::*;
 
+#[cfg(feature = "avro-rpc")]
+pub mod avro;
 pub mod exec;
 pub mod http;
 pub mod limits;

@@ -117,7 +117,9 @@ mod tests {
         d.deflate(&vec![0u8; 10 << 20], &mut wire).expect("deflate");
         assert!(wire.len() < 100 << 10);
         let mut out = BytesMut::new();
-        assert!(Inflater::default().inflate(&wire, &mut out, 1 << 20).is_err());
+        assert!(Inflater::default()
+            .inflate(&wire, &mut out, 1 << 20)
+            .is_err());
         assert!(out.len() <= 1 << 20);
         let mut out = BytesMut::new();
         assert!(Inflater::default()

@@ -12,8 +12,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
 
-use apache_avro::types::Value;
 use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema;
 use md5::{Digest, Md5};
@@ -229,12 +229,18 @@ impl HandshakeRequest {
     /// Appends the encoded request.
     pub fn write(&self, out: &mut Vec<u8>) {
         let value = Value::Record(vec![
-            ("clientHash".into(), Value::Fixed(16, self.client_hash.to_vec())),
+            (
+                "clientHash".into(),
+                Value::Fixed(16, self.client_hash.to_vec()),
+            ),
             (
                 "clientProtocol".into(),
                 null_or_string(self.client_protocol.as_deref()),
             ),
-            ("serverHash".into(), Value::Fixed(16, self.server_hash.to_vec())),
+            (
+                "serverHash".into(),
+                Value::Fixed(16, self.server_hash.to_vec()),
+            ),
             ("meta".into(), Value::Union(0, Box::new(Value::Null))),
         ]);
         write(&SCHEMAS.handshake_request, value, out);
@@ -383,7 +389,9 @@ pub fn read_call(input: &mut &[u8]) -> Result<Call, ProtocolError> {
                 .build()
                 .and_then(|r| r.read_deser(input))
                 .map_err(|e| malformed("appendBatch events", e))?;
-            Ok(Call::AppendBatch(events.into_iter().map(Event::from).collect()))
+            Ok(Call::AppendBatch(
+                events.into_iter().map(Event::from).collect(),
+            ))
         }
         "append" => {
             let event: AvroFlumeEvent = GenericDatumReader::builder(&SCHEMAS.event)

@@ -65,6 +65,15 @@ pub enum SinkError {
         /// immediate retry (Flume's `backoff.<status> = false` with a rollback).
         backoff: bool,
     },
+    /// The receiver answered that it did not take the batch (an avro source's `FAILED`: its
+    /// channel is full). Recoverable: rolled back and retried after a backoff.
+    #[error("{endpoint} refused the batch: {reason}")]
+    Refused {
+        /// Where the batch went.
+        endpoint: String,
+        /// The receiver's answer, in words.
+        reason: String,
+    },
 }
 
 impl SinkError {
@@ -74,6 +83,7 @@ impl SinkError {
             SinkError::Io { .. } => "io",
             SinkError::Transport { .. } => "transport",
             SinkError::Rejected { .. } => "rejected",
+            SinkError::Refused { .. } => "refused",
         }
     }
 

@@ -103,7 +103,11 @@ fn an_unknown_client_gets_none_then_resends_with_its_text() {
         panic!("processed");
     };
     let response = HandshakeResponse::read(&mut prefix.as_slice()).expect("response");
-    assert_eq!(response.matched, HandshakeMatch::Client, "a stale server hash");
+    assert_eq!(
+        response.matched,
+        HandshakeMatch::Client,
+        "a stale server hash"
+    );
 }
 
 #[test]
@@ -137,7 +141,11 @@ fn pings_unknown_messages_and_errors() {
 
     let mut unknown = Vec::new();
     write(&SCHEMAS.meta, Value::Map(HashMap::new()), &mut unknown);
-    write(&SCHEMAS.string, Value::String("launch".into()), &mut unknown);
+    write(
+        &SCHEMAS.string,
+        Value::String("launch".into()),
+        &mut unknown,
+    );
     let Incoming::Call { call, .. } = server.receive(&unknown).expect("read") else {
         panic!("a call");
     };
@@ -154,7 +162,11 @@ fn pings_unknown_messages_and_errors() {
 #[test]
 fn malformed_input_is_an_error_not_a_panic() {
     let mut server = ServerSession::new(KnownClients::default());
-    for garbage in [&b""[..], b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", b"\x02abc"] {
+    for garbage in [
+        &b""[..],
+        b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+        b"\x02abc",
+    ] {
         assert!(server.receive(garbage).is_err(), "{garbage:?}");
     }
     // Established, then a truncated batch and an absurd array length.
@@ -165,10 +177,13 @@ fn malformed_input_is_an_error_not_a_panic() {
     assert!(server.receive(&call[..call.len() - 2]).is_err());
     let mut absurd = Vec::new();
     write(&SCHEMAS.meta, Value::Map(HashMap::new()), &mut absurd);
-    write(&SCHEMAS.string, Value::String("appendBatch".into()), &mut absurd);
+    write(
+        &SCHEMAS.string,
+        Value::String("appendBatch".into()),
+        &mut absurd,
+    );
     absurd.extend([0xfe, 0xff, 0xff, 0xff, 0x0f]); // an array of 2^31 - 1 items
     assert!(server.receive(&absurd).is_err());
     let mut client = ClientSession::default();
     assert!(client.response(b"\x08").is_err(), "no such match");
 }
-
