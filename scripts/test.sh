@@ -21,10 +21,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-# Independent decoders for the codec and crypto cross-checks (tests/interceptors_codec.rs).
-if ! python3 -c 'import cryptography, zstandard, lz4, cramjam' >/dev/null 2>&1; then
+# Independent decoders for the codec and crypto cross-checks (tests/interceptors_codec.rs)
+# and the independent Avro RPC peer (tests/avro_interop.rs).
+if ! python3 -c 'import cryptography, zstandard, lz4, cramjam, avro.io' >/dev/null 2>&1; then
   step "installing Python cross-check packages"
-  python3 -m pip install --quiet --disable-pip-version-check cryptography zstandard lz4 cramjam
+  python3 -m pip install --quiet --disable-pip-version-check cryptography zstandard lz4 cramjam avro
 fi
 
 # The JVM Properties comparison and the Python cross-checks must run here, never be skipped.

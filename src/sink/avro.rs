@@ -123,6 +123,8 @@ pub struct AvroSink {
     endpoint: String,
     conn: Option<Connection>,
     call: Vec<u8>,
+    /// The receiver's protocol hash, learnt by an earlier connection.
+    server_hash: Option<[u8; 16]>,
 }
 
 impl AvroSink {
@@ -133,6 +135,7 @@ impl AvroSink {
             config,
             conn: None,
             call: Vec::new(),
+            server_hash: None,
         }
     }
 
@@ -165,7 +168,7 @@ impl AvroSink {
         tracing::debug!(endpoint = %self.endpoint, "Connected.");
         Ok(Connection {
             stream,
-            session: ClientSession::default(),
+            session: ClientSession::resuming(self.server_hash),
             serial: 0,
             decoder: FrameDecoder::new(MAX_ANSWER_BYTES),
             deflater: self.config.deflate.map(Deflater::new),
@@ -193,6 +196,9 @@ impl AvroSink {
             ))
         };
         let result = tokio::time::timeout(timeout, attempt).await;
+        if let Some(hash) = conn.session.server_hash() {
+            self.server_hash = Some(hash);
+        }
         match result {
             Ok(Ok(reply)) => {
                 self.conn = Some(conn);

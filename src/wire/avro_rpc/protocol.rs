@@ -577,6 +577,21 @@ pub struct ClientSession {
 }
 
 impl ClientSession {
+    /// A new connection's state, starting from the server hash an earlier connection to the
+    /// same server learnt (Java's requestor remembers it per server), so that a reconnect
+    /// is matched `BOTH` at once.
+    pub fn resuming(server_hash: Option<[u8; 16]>) -> Self {
+        ClientSession {
+            server_hash,
+            ..ClientSession::default()
+        }
+    }
+
+    /// The server's protocol hash, once a response named it.
+    pub fn server_hash(&self) -> Option<[u8; 16]> {
+        self.server_hash
+    }
+
     /// Appends a request carrying `call` (metadata, name, parameters), with a handshake until
     /// it is established.
     pub fn request(&self, call: &[u8], out: &mut Vec<u8>) {
