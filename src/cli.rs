@@ -27,6 +27,36 @@ pub enum Command {
     List,
     /// A terminal dashboard of a running agent, read from its monitoring endpoint.
     Top(TopArgs),
+    /// Send lines as events to an avro source (like `flume-ng avro-client`): a file, every
+    /// file of a directory, or standard input.
+    #[cfg(feature = "avro-rpc")]
+    AvroClient(AvroClientArgs),
+}
+
+/// `flumen avro-client` options (Flume's `AvroCLIClient`).
+#[derive(Debug, Args)]
+pub struct AvroClientArgs {
+    /// The avro source's host.
+    #[arg(short = 'H', long = "host")]
+    pub host: Option<String>,
+    /// The avro source's port.
+    #[arg(short = 'p', long = "port")]
+    pub port: Option<u16>,
+    /// Send this file's lines (default: standard input).
+    #[arg(short = 'F', long = "filename", conflicts_with = "dirname")]
+    pub filename: Option<PathBuf>,
+    /// Send the lines of every file in this directory.
+    #[arg(long = "dirname")]
+    pub dirname: Option<PathBuf>,
+    /// Headers for every event, as a properties file.
+    #[arg(short = 'R', long = "headerFile")]
+    pub header_file: Option<PathBuf>,
+    /// RPC client properties (`client.type`, `hosts`, `batch-size`, …) instead of -H/-p.
+    #[arg(short = 'P', long = "rpcProps")]
+    pub rpc_props: Option<PathBuf>,
+    /// Flume's configuration directory; accepted for compatibility.
+    #[arg(short = 'c', long = "conf")]
+    pub conf: Option<PathBuf>,
 }
 
 /// Options shared by every command that reads a config.

@@ -5,8 +5,11 @@
 //! README for the architecture and the Flume compatibility rules.
 
 pub mod agent;
+#[cfg(feature = "avro-rpc")]
+pub mod avro_client;
 pub mod channel;
 pub mod cli;
+pub mod failpoint;
 pub mod interceptor;
 pub mod monitor;
 pub mod registry;

@@ -33,6 +33,8 @@ fn main() -> ExitCode {
         Command::Check(args) => cmd_check(args),
         Command::Graph(args) => cmd_graph(args),
         Command::Top(args) => cmd_top(args),
+        #[cfg(feature = "avro-rpc")]
+        Command::AvroClient(args) => flumen::avro_client::run(args),
         Command::List => {
             for e in flumen::registry::ENTRIES {
                 println!("{:<8} {:<10} {}", e.kind.noun(), e.alias, e.doc);

@@ -191,9 +191,9 @@ fn two_tiers_with_deflate_lose_no_acknowledged_event_when_either_is_killed() {
 /// A ping from a client Java would be: handshake (our own hash), empty metadata, empty name.
 fn ping_bytes() -> Vec<u8> {
     let mut payload = Vec::new();
-    flumen::wire::avro_rpc::protocol::ClientSession::default().request(&[0, 0], &mut payload);
+    flumen_avro_rpc::protocol::ClientSession::default().request(&[0, 0], &mut payload);
     let mut framed = Vec::new();
-    flumen::wire::avro_rpc::frame::encode(1, &payload, &mut framed);
+    flumen_avro_rpc::frame::encode(1, &payload, &mut framed);
     framed
 }
 
@@ -315,4 +315,143 @@ fn hostile_clients_are_dropped_and_a_well_behaved_edge_is_still_served() {
     assert!(collector.terminate().success(), "{}", collector.log());
     let log = collector.log();
     assert!(log.contains("Closed a connection"), "{log}");
+}
+
+#[test]
+fn a_collector_dying_between_its_commit_and_its_ok_gets_the_batch_again() {
+    let (edge_dir, collector_dir) = (test_dir(), test_dir());
+    let out = collector_dir.path().join("out");
+    let port = unused_port();
+    let collector_cfg = collector_config(collector_dir.path(), port, "");
+    std::fs::write(
+        collector_dir.path().join("agent.properties"),
+        &collector_cfg,
+    )
+    .expect("writing the config");
+    let mut cmd = std::process::Command::new(flumen_bin());
+    cmd.args(["agent", "-n", "c", "-f"])
+        .arg(collector_dir.path().join("agent.properties"))
+        .env("FLUMEN_FAILPOINTS", "avro-source-after-commit");
+    let mut crashing = Agent::spawn(cmd, collector_dir.path());
+    crashing.wait_for_port("r1");
+    let mut edge = Agent::start(
+        edge_dir.path(),
+        "a1",
+        &edge_config(edge_dir.path(), port, ""),
+        &[],
+    );
+    let edge_port = edge.wait_for_port("r1");
+    let lines: String = (0..40).map(|i| format!("ev-{i:010} x\n")).collect();
+    let answer = tcp_send(edge_port, lines.as_bytes());
+    assert_eq!(String::from_utf8_lossy(&answer).matches("OK").count(), 40);
+    // The collector commits the first batch it receives, then dies before answering.
+    let status = crashing.wait();
+    assert!(!status.success(), "the failpoint ended the collector");
+    assert!(
+        crashing.log().contains("Failpoint reached"),
+        "{}",
+        crashing.log()
+    );
+    let mut collector = Agent::start(collector_dir.path(), "c", &collector_cfg, &[]);
+    collector.wait_for_port("r1");
+    wait_until("all 40 events at the collector", DEADLINE, || {
+        let mut bodies = output_lines(&out);
+        bodies.sort();
+        bodies.dedup();
+        bodies.len() >= 40
+    });
+    assert!(edge.terminate().success(), "{}", edge.log());
+    assert!(collector.terminate().success(), "{}", collector.log());
+    let all = output_lines(&out);
+    let mut distinct = all.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 40, "none lost");
+    assert!(
+        all.len() > distinct.len(),
+        "the committed but unanswered batch came again ({} lines)",
+        all.len()
+    );
+}
+
+/// Runs `flumen avro-client ARGS` with `stdin`; asserts success.
+fn avro_client(args: &[&str], stdin: &[u8]) {
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(flumen_bin())
+        .arg("avro-client")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting avro-client");
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin).expect("writing stdin");
+    }
+    let out = child.wait_with_output().expect("avro-client");
+    assert!(
+        out.status.success(),
+        "avro-client {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn avro_client_sends_a_file_a_directory_and_stdin_with_headers() {
+    let dir = test_dir();
+    let port = unused_port();
+    let cfg = collector_config(dir.path(), port, "").replace(
+        "sink.serializer = TEXT",
+        "sink.serializer = HEADER_AND_TEXT",
+    );
+    let mut collector = Agent::start(dir.path(), "c", &cfg, &[]);
+    collector.wait_for_port("r1");
+    let p = port.to_string();
+    let headers = dir.path().join("headers.properties");
+    std::fs::write(&headers, "host = edge-1\n").expect("writing");
+    let file = dir.path().join("one.log");
+    std::fs::write(&file, "f1\r\nf2\nf3\n").expect("writing");
+    let h = headers.to_string_lossy().into_owned();
+    let f = file.to_string_lossy().into_owned();
+    avro_client(&["-H", "127.0.0.1", "-p", &p, "-F", &f, "-R", &h], b"");
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).expect("mkdir");
+    std::fs::write(spool.join("a"), "d1\nd2\n").expect("writing");
+    std::fs::write(spool.join("b"), "d3\n").expect("writing");
+    let s = spool.to_string_lossy().into_owned();
+    avro_client(&["-H", "127.0.0.1", "-p", &p, "--dirname", &s], b"");
+    // RPC properties: a failover client whose first host is dead.
+    let props = dir.path().join("rpc.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "client.type = default_failover\nhosts = h1 h2\nhosts.h1 = 127.0.0.1:{}\nhosts.h2 = 127.0.0.1:{port}\nconnect-timeout = 1000\n",
+            unused_port()
+        ),
+    )
+    .expect("writing");
+    let r = props.to_string_lossy().into_owned();
+    avro_client(&["-P", &r], b"s1\ns2\n");
+    let out = dir.path().join("out");
+    wait_until("8 events at the collector", DEADLINE, || {
+        count_output_lines(&out) >= 8
+    });
+    assert!(collector.terminate().success(), "{}", collector.log());
+    let mut lines = output_lines(&out);
+    lines.sort();
+    let mut expected: Vec<String> = [
+        "{host=edge-1} f1",
+        "{host=edge-1} f2",
+        "{host=edge-1} f3",
+        "{} d1",
+        "{} d2",
+        "{} d3",
+        "{} s1",
+        "{} s2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    expected.sort();
+    assert_eq!(lines, expected);
 }

@@ -11,19 +11,14 @@
 //! `compression-level` (6), `maxIoWorkers` (read; not needed). TLS (`ssl = true`) is not
 //! implemented yet: such a sink is refused as a partial topology.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use flumen_avro_rpc::connection::{Connection, ConnectionOptions, RpcError};
 
 use super::{Sink, SinkError};
 use crate::config::{Finding, FindingKind, PropReader};
 use crate::event::Event;
-use crate::wire::avro_rpc::deflate::{Deflater, Inflater};
-use crate::wire::avro_rpc::frame::{self, FrameDecoder};
-use crate::wire::avro_rpc::protocol::{self, ClientSession, Reply, Status};
 
 /// Flume's default `batch-size`.
 pub const DEFAULT_BATCH_SIZE: usize = 100;
@@ -33,8 +28,6 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 20_000;
 pub const MIN_TIMEOUT_MS: u64 = 1_000;
 /// Flume's default `compression-level`.
 pub const DEFAULT_COMPRESSION_LEVEL: u32 = 6;
-/// Largest answer accepted (answers are a few bytes; a handshake carries a protocol text).
-const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 /// The resolved configuration.
 #[derive(Clone, Debug)]
@@ -122,7 +115,6 @@ pub struct AvroSink {
     config: AvroSinkConfig,
     endpoint: String,
     conn: Option<Connection>,
-    call: Vec<u8>,
     /// The receiver's protocol hash, learnt by an earlier connection.
     server_hash: Option<[u8; 16]>,
 }
@@ -134,153 +126,32 @@ impl AvroSink {
             endpoint: format!("{}:{}", config.hostname, config.port),
             config,
             conn: None,
-            call: Vec::new(),
             server_hash: None,
         }
     }
 
-    fn io(&self, what: &str, source: std::io::Error) -> SinkError {
-        SinkError::Transport {
-            context: format!("avro {what} {}", self.endpoint),
-            detail: source.to_string(),
-            source: Box::new(source),
-        }
-    }
-
-    async fn connect(&self) -> Result<Connection, SinkError> {
-        let address = (self.config.hostname.as_str(), self.config.port);
-        let stream = tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(address))
-            .await
-            .map_err(|_| {
-                self.io(
-                    "connecting to",
-                    std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!(
-                            "timed out (connect-timeout={} ms)",
-                            self.config.connect_timeout.as_millis()
-                        ),
-                    ),
-                )
-            })?
-            .map_err(|e| self.io("connecting to", e))?;
-        let _ = stream.set_nodelay(true);
-        tracing::debug!(endpoint = %self.endpoint, "Connected.");
-        Ok(Connection {
-            stream,
-            session: ClientSession::resuming(self.server_hash),
-            serial: 0,
-            decoder: FrameDecoder::new(MAX_ANSWER_BYTES),
-            deflater: self.config.deflate.map(Deflater::new),
-            inflater: self.config.deflate.map(|_| Inflater::default()),
-            plain: BytesMut::new(),
-            opened: Instant::now(),
-        })
-    }
-
-    /// Sends the encoded call and waits for its reply, following a `NONE` handshake once.
-    async fn exchange(&mut self) -> Result<Reply, SinkError> {
-        let mut conn = match self.conn.take() {
-            Some(conn) => conn,
-            None => self.connect().await?,
-        };
-        let timeout = self.config.request_timeout;
-        let attempt = async {
-            for _ in 0..2 {
-                if let Some(reply) = conn.call(&self.call).await? {
-                    return Ok(reply);
-                }
-            }
-            Err(std::io::Error::other(
-                "the server refused the handshake twice",
-            ))
-        };
-        let result = tokio::time::timeout(timeout, attempt).await;
-        if let Some(hash) = conn.session.server_hash() {
-            self.server_hash = Some(hash);
-        }
-        match result {
-            Ok(Ok(reply)) => {
-                self.conn = Some(conn);
-                Ok(reply)
-            }
-            Ok(Err(error)) => Err(self.io("request to", error)),
-            Err(_) => Err(self.io(
-                "request to",
-                std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("timed out (request-timeout={} ms)", timeout.as_millis()),
-                ),
-            )),
+    fn options(&self) -> ConnectionOptions {
+        ConnectionOptions {
+            connect_timeout: self.config.connect_timeout,
+            request_timeout: self.config.request_timeout,
+            deflate: self.config.deflate,
         }
     }
 }
 
-/// One connection to the receiver.
-struct Connection {
-    stream: TcpStream,
-    session: ClientSession,
-    serial: i32,
-    decoder: FrameDecoder,
-    deflater: Option<Deflater>,
-    inflater: Option<Inflater>,
-    plain: BytesMut,
-    opened: Instant,
-}
-
-impl Connection {
-    /// One request and its response; `None` when the handshake asks to send it again.
-    async fn call(&mut self, call: &[u8]) -> std::io::Result<Option<Reply>> {
-        let mut payload = Vec::with_capacity(call.len() + 64);
-        self.session.request(call, &mut payload);
-        self.serial = self.serial.wrapping_add(1);
-        let mut framed = Vec::with_capacity(payload.len() + 12);
-        frame::encode(self.serial, &payload, &mut framed);
-        let bytes = match &mut self.deflater {
-            Some(deflater) => {
-                let mut out = Vec::with_capacity(framed.len() / 2 + 64);
-                deflater.deflate(&framed, &mut out)?;
-                out
-            }
-            None => framed,
-        };
-        self.stream.write_all(&bytes).await?;
-        let answer = self.read_frame().await?;
-        if answer.serial != self.serial {
-            return Err(std::io::Error::other(format!(
-                "an answer to request {} came for request {}",
-                answer.serial, self.serial
-            )));
-        }
-        self.session
-            .response(&answer.payload)
-            .map_err(std::io::Error::other)
-    }
-
-    async fn read_frame(&mut self) -> std::io::Result<frame::Frame> {
-        let mut raw = [0u8; 8192];
-        loop {
-            if let Some(frame) = self
-                .decoder
-                .decode(&mut self.plain)
-                .map_err(std::io::Error::other)?
-            {
-                return Ok(frame);
-            }
-            let n = self.stream.read(&mut raw).await?;
-            if n == 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the receiver closed the connection",
-                ));
-            }
-            match &mut self.inflater {
-                Some(inflater) => {
-                    inflater.inflate(&raw[..n], &mut self.plain, MAX_ANSWER_BYTES * 2)?
-                }
-                None => self.plain.extend_from_slice(&raw[..n]),
-            }
-        }
+/// A failed call as the runner sees it: `FAILED` or an Avro error is the receiver's refusal,
+/// anything else a transport failure.
+fn sink_error(error: RpcError) -> SinkError {
+    match error {
+        RpcError::Refused { address, reason } => SinkError::Refused {
+            endpoint: address,
+            reason,
+        },
+        other => SinkError::Transport {
+            context: "avro sink".into(),
+            detail: other.to_string(),
+            source: Box::new(other),
+        },
     }
 }
 
@@ -313,34 +184,24 @@ impl Sink for AvroSink {
 
     async fn deliver(&mut self, events: &[Event]) -> Result<(), SinkError> {
         if let (Some(conn), Some(every)) = (&self.conn, self.config.reset_interval) {
-            if conn.opened.elapsed() >= every {
+            if conn.age() >= every {
                 tracing::debug!(endpoint = %self.endpoint, "Resetting the connection (reset-connection-interval).");
                 self.conn = None;
             }
         }
-        self.call.clear();
-        protocol::write_append_batch(events, &mut self.call).map_err(|e| SinkError::Io {
-            context: format!("encoding a batch for {}", self.endpoint),
-            source: std::io::Error::other(e),
-        })?;
-        match self.exchange().await? {
-            Reply::Status(Status::Ok) => Ok(()),
-            Reply::Status(status) => {
-                // Flume's client resets its connection after a failure; so do we.
-                self.conn = None;
-                Err(SinkError::Refused {
-                    endpoint: self.endpoint.clone(),
-                    reason: format!("status {status:?}"),
-                })
-            }
-            Reply::Error(message) => {
-                self.conn = None;
-                Err(SinkError::Refused {
-                    endpoint: self.endpoint.clone(),
-                    reason: format!("Avro error: {message}"),
-                })
-            }
+        let mut conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => Connection::open(&self.endpoint, self.options(), self.server_hash)
+                .await
+                .map_err(sink_error)?,
+        };
+        let result = conn.append_batch(events).await;
+        self.server_hash = conn.server_hash().or(self.server_hash);
+        // After a failure the connection is dropped, as Flume's client is reset.
+        if result.is_ok() {
+            self.conn = Some(conn);
         }
+        result.map_err(sink_error)
     }
 
     async fn stop(&mut self) -> Result<(), SinkError> {

@@ -1,5 +1,5 @@
 //! `avro` source (`org.apache.flume.source.AvroSource`): receives events from Flume's and
-//! Flumen's `avro` sinks and RPC clients over Avro RPC ([`crate::wire::avro_rpc`]).
+//! Flumen's `avro` sinks and RPC clients over Avro RPC ([`flumen_avro_rpc`]).
 //!
 //! Each `append` or `appendBatch` is put into the channels before its answer is written: `OK`
 //! means committed, `FAILED` means not (a full channel; the client retries). A message this
@@ -12,7 +12,9 @@
 //! (default 64 MiB: one request's size; a larger announced frame closes the connection).
 //! `threads` is read and not needed: connections are tasks, not threads. TLS (`ssl = true`) is
 //! not implemented yet: such a source is refused as a partial topology rather than served in
-//! clear text.
+//! clear text. When it comes it goes inside the zlib stream, as in Flume 1.11 (its source and
+//! client put the zlib codec first in the Netty pipeline and TLS after it, and Avro's own
+//! frame codec after both): on the wire, zlib carries TLS records carrying frames.
 
 pub mod ip_filter;
 
@@ -30,9 +32,9 @@ use super::{Source, SourceContext, SourceError};
 use crate::config::{Finding, FindingKind, PropReader};
 use crate::event::Event;
 use crate::rate_limit::RateLimit;
-use crate::wire::avro_rpc::deflate::{Deflater, Inflater};
-use crate::wire::avro_rpc::frame::{self, FrameDecoder};
-use crate::wire::avro_rpc::protocol::{self, Call, Incoming, KnownClients, ServerSession, Status};
+use flumen_avro_rpc::deflate::{Deflater, Inflater};
+use flumen_avro_rpc::frame::{self, FrameDecoder};
+use flumen_avro_rpc::protocol::{self, Call, Incoming, KnownClients, ServerSession, Status};
 use ip_filter::IpFilter;
 
 /// Default `maxFrameBytes`.
@@ -376,6 +378,7 @@ impl<'a> Conn<'a> {
         ctx.counters.event_received.add(n);
         match ctx.processor.process(events).await {
             Ok(()) => {
+                crate::failpoint::crash_at("avro-source-after-commit");
                 if batch {
                     ctx.counters.append_batch_accepted.inc();
                 }

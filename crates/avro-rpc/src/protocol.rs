@@ -19,7 +19,7 @@ use apache_avro::Schema;
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Event, Headers};
+use flumen_core::event::{Event, Headers};
 
 /// The protocol as Flume declares it, in Avro's JSON protocol form.
 pub const PROTOCOL_TEXT: &str = concat!(
@@ -373,6 +373,17 @@ pub fn write_append_batch(events: &[Event], out: &mut Vec<u8>) -> Result<(), Pro
         .and_then(|w| w.write_ser(out, &EventsRef(events)))
         .map(|_| ())
         .map_err(|e| malformed("appendBatch events", e))
+}
+
+/// Appends an `append` call of one event (empty call metadata).
+pub fn write_append(event: &Event, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+    write(&SCHEMAS.meta, Value::Map(HashMap::new()), out);
+    write(&SCHEMAS.string, Value::String("append".into()), out);
+    GenericDatumWriter::builder(&SCHEMAS.event)
+        .build()
+        .and_then(|w| w.write_ser(out, &EventRef(event)))
+        .map(|_| ())
+        .map_err(|e| malformed("append event", e))
 }
 
 /// Reads a call (metadata, name, parameters) from the front of `input`.
