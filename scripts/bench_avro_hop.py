@@ -5,7 +5,7 @@ one TCP connection to a netcat source) through
   tcp:  netcat -> memory -> file_roll                                   (W2, one agent)
   hop:  netcat -> memory -> avro sink (batch B) => avro source -> memory -> file_roll
 
-for each batch size B, runs interleaved; prints a Markdown table with events/s, the hop's
+for each batch size B (and each avro sink `concurrency` C), runs interleaved; prints a Markdown table with events/s, the hop's
 share of the TCP figure, and CPU seconds per million events of each agent.
 
     python3 scripts/bench_avro_hop.py --flumen target/release/flumen [--lines N] [--runs R]
@@ -96,7 +96,8 @@ def netcat(name, port):
             f"{name}.sources.r1.ack-every-event = false\n{name}.sources.r1.max-line-length = 512\n")
 
 
-def one_run(flumen, input_path, lines, batch):
+def one_run(flumen, input_path, lines, variant):
+    batch, concurrency = variant if variant else (None, 1)
     work = tempfile.mkdtemp(prefix="avro-hop-", dir=os.path.dirname(input_path))
     outdir = os.path.join(work, "out")
     os.mkdir(outdir)
@@ -117,7 +118,8 @@ def one_run(flumen, input_path, lines, batch):
             edge = (netcat("a1", in_port) + memory("a1")
                     + f"a1.sinks.k1.type = avro\na1.sinks.k1.channel = c1\n"
                     f"a1.sinks.k1.hostname = 127.0.0.1\na1.sinks.k1.port = {hop_port}\n"
-                    f"a1.sinks.k1.batch-size = {batch}\n")
+                    f"a1.sinks.k1.batch-size = {batch}\n"
+                    f"a1.sinks.k1.concurrency = {concurrency}\n")
             agents.insert(0, start(flumen, "a1", edge, work))
         wait_port(in_port)
         time.sleep(1)
@@ -154,18 +156,20 @@ def main():
     p.add_argument("--lines", type=int, default=2_000_000)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--batches", default="100,1000")
+    p.add_argument("--concurrency", default="1,4")
     p.add_argument("--data", default=os.path.expanduser("~/.cache/flumen-bench"))
     a = p.parse_args()
     os.makedirs(a.data, exist_ok=True)
     input_path = os.path.join(a.data, f"hop-input-{a.lines}.log")
     make_input(input_path, a.lines)
-    variants = [None] + [int(b) for b in a.batches.split(",")]
+    variants = [None] + [(int(b), int(c)) for b in a.batches.split(",")
+                         for c in a.concurrency.split(",")]
     results = {v: [] for v in variants}
     for r in range(a.runs):
         for v in (variants if r % 2 == 0 else list(reversed(variants))):
             wall, cpu = one_run(a.flumen, input_path, a.lines, v)
             results[v].append((wall, cpu))
-            label = "tcp" if v is None else f"hop batch {v}"
+            label = "tcp" if v is None else f"hop batch {v[0]} concurrency {v[1]}"
             print(f"run {r + 1} {label}: {wall:.2f} s ({a.lines / wall:,.0f} events/s), "
                   f"CPU {', '.join(f'{c:.2f}' for c in cpu)} s", flush=True)
     tcp = statistics.median(w for w, _ in results[None])
@@ -175,7 +179,7 @@ def main():
     print(f"- Date: {datetime.date.today()}; commit `{commit}`; {os.cpu_count()} CPUs; "
           f"{a.lines:,} lines of 256 bytes; medians of {a.runs} interleaved runs; command: "
           f"`python3 scripts/bench_avro_hop.py --flumen {a.flumen} --lines {a.lines} "
-          f"--runs {a.runs} --batches {a.batches}`")
+          f"--runs {a.runs} --batches {a.batches} --concurrency {a.concurrency}`")
     print()
     print("| path | median s | events/s | vs tcp | CPU s per M events (edge / collector) |")
     print("|---|---|---|---|---|")
@@ -183,7 +187,8 @@ def main():
         wall = statistics.median(w for w, _ in results[v])
         cpus = [statistics.median(c[i] for _, c in results[v]) * 1e6 / a.lines
                 for i in range(len(results[v][0][1]))]
-        label = "tcp (W2: netcat -> memory -> file_roll)" if v is None else f"avro hop, batch {v}"
+        label = ("tcp (W2: netcat -> memory -> file_roll)" if v is None
+                 else f"avro hop, batch {v[0]}, concurrency {v[1]}")
         cpu_text = " / ".join(f"{c:.2f}" for c in cpus)
         print(f"| {label} | {wall:.2f} | {a.lines / wall:,.0f} | {tcp / wall:.0%} | {cpu_text} |")
 

@@ -103,7 +103,8 @@ fn acked_count(acked: &Path) -> usize {
 }
 
 /// Both tiers killed in turn mid-stream; every acknowledged event reaches the collector.
-fn two_tiers_survive_kill_9(extra_source: &str, extra_sink: &str) {
+/// `acks` is the edge sink's `concurrency` (takes held open awaiting an OK).
+fn two_tiers_survive_kill_9(extra_source: &str, extra_sink: &str, acks: u64) {
     let (edge_dir, collector_dir) = (test_dir(), test_dir());
     let acked = edge_dir.path().join("acked");
     let out = collector_dir.path().join("out");
@@ -161,7 +162,7 @@ fn two_tiers_survive_kill_9(extra_source: &str, extra_sink: &str) {
     assert!(collector.terminate().success(), "{}", collector.log());
     // Per kill: the edge's sink may resend its open takes (commits in flight and the one in
     // hand), the collector's sink may rewrite its own, and a sender resends one line.
-    let in_flight = flumen::sink::slot::COMMITS_IN_FLIGHT as u64 + 1;
+    let in_flight = flumen::sink::slot::COMMITS_IN_FLIGHT as u64 + acks;
     let max_duplicates = (kills * (2 * in_flight * BATCH + 1)).to_string();
     let (ok, verdict) = run_oracle(&[
         "verify",
@@ -177,7 +178,12 @@ fn two_tiers_survive_kill_9(extra_source: &str, extra_sink: &str) {
 
 #[test]
 fn two_tiers_lose_no_acknowledged_event_when_either_is_killed() {
-    two_tiers_survive_kill_9("", "");
+    two_tiers_survive_kill_9("", "", 1);
+}
+
+#[test]
+fn two_tiers_with_concurrent_calls_lose_no_acknowledged_event_when_either_is_killed() {
+    two_tiers_survive_kill_9("", "a1.sinks.k1.concurrency = 4\n", 4);
 }
 
 #[test]
@@ -185,6 +191,7 @@ fn two_tiers_with_deflate_lose_no_acknowledged_event_when_either_is_killed() {
     two_tiers_survive_kill_9(
         "c.sources.r1.compression-type = deflate\n",
         "a1.sinks.k1.compression-type = deflate\na1.sinks.k1.compression-level = 9\n",
+        1,
     );
 }
 

@@ -10,13 +10,21 @@
 //! `reset-connection-interval` (seconds; 0 = never), `compression-type` (`deflate`) and
 //! `compression-level` (6), `maxIoWorkers` (read; not needed). TLS (`ssl = true`) is not
 //! implemented yet: such a sink is refused as a partial topology.
+//!
+//! Flumen's `concurrency` (default 1, as Flume: one call at a time, in order) keeps up to that
+//! many takes in flight, each on its own connection and acknowledged by its `OK`
+//! ([`Delivery::Later`]): the edge encodes and sends the next batch while the collector
+//! commits the last, so a hop is not one round trip per batch. Batches may then be committed
+//! at the collector out of order; each is still committed at the edge only after its `OK`.
 
 use std::time::Duration;
+
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use flumen_avro_rpc::connection::{Connection, ConnectionOptions, RpcError};
 
-use super::{Sink, SinkError};
+use super::{Ack, Delivered, Delivery, Sink, SinkError};
 use crate::config::{Finding, FindingKind, PropReader};
 use crate::event::Event;
 
@@ -46,6 +54,8 @@ pub struct AvroSinkConfig {
     pub reset_interval: Option<Duration>,
     /// `compression-type = deflate` at `compression-level`.
     pub deflate: Option<u32>,
+    /// `concurrency`: takes in flight, one connection each.
+    pub concurrency: usize,
 }
 
 impl AvroSinkConfig {
@@ -67,6 +77,7 @@ impl AvroSinkConfig {
             .is_some_and(|c| c.trim().eq_ignore_ascii_case("deflate"));
         let level = r.number("compression-level", DEFAULT_COMPRESSION_LEVEL, 0, 9);
         let _ = r.opt_string("maxIoWorkers");
+        let concurrency = r.number("concurrency", 1usize, 1, 64);
         refuse_tls(r);
         if r.is_fatal() || r.lacking().is_some() {
             return None;
@@ -80,6 +91,7 @@ impl AvroSinkConfig {
             request_timeout: floor(request?),
             reset_interval: Some(reset?).filter(|s| *s > 0).map(Duration::from_secs),
             deflate: if deflate { Some(level?) } else { None },
+            concurrency: concurrency?,
         })
     }
 }
@@ -117,6 +129,61 @@ pub struct AvroSink {
     conn: Option<Connection>,
     /// The receiver's protocol hash, learnt by an earlier connection.
     server_hash: Option<[u8; 16]>,
+    /// Idle connections of the takes in flight (`concurrency` above 1).
+    pool: Arc<Pool>,
+}
+
+/// Connections shared by the takes in flight, and the server hash they learnt.
+#[derive(Default)]
+struct Pool {
+    idle: Mutex<Vec<Connection>>,
+    server_hash: Mutex<Option<[u8; 16]>>,
+}
+
+impl Pool {
+    fn take(&self) -> Option<Connection> {
+        self.idle.lock().ok()?.pop()
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+    }
+
+    fn server_hash(&self) -> Option<[u8; 16]> {
+        self.server_hash.lock().ok().and_then(|h| *h)
+    }
+
+    fn learn(&self, hash: Option<[u8; 16]>) {
+        if let (Some(hash), Ok(mut known)) = (hash, self.server_hash.lock()) {
+            *known = Some(hash);
+        }
+    }
+
+    /// One call on an idle connection (or a new one); the connection goes back only if the
+    /// call succeeded.
+    async fn call(
+        &self,
+        endpoint: &str,
+        options: ConnectionOptions,
+        reset: Option<Duration>,
+        call: &[u8],
+    ) -> Result<(), RpcError> {
+        let idle = self
+            .take()
+            .filter(|c| reset.is_none_or(|every| c.age() < every));
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => Connection::open(endpoint, options, self.server_hash()).await?,
+        };
+        let result = conn.send_call(call).await;
+        self.learn(conn.server_hash());
+        if result.is_ok() {
+            self.give_back(conn);
+        }
+        result
+    }
 }
 
 impl AvroSink {
@@ -127,6 +194,7 @@ impl AvroSink {
             config,
             conn: None,
             server_hash: None,
+            pool: Arc::default(),
         }
     }
 
@@ -168,13 +236,14 @@ impl Sink for AvroSink {
     fn describe(&self) -> String {
         let c = &self.config;
         format!(
-            "hostname={} port={} batch-size={} connect-timeout={} request-timeout={} reset-connection-interval={} compression-type={}",
+            "hostname={} port={} batch-size={} connect-timeout={} request-timeout={} reset-connection-interval={} concurrency={} compression-type={}",
             c.hostname,
             c.port,
             c.batch_size,
             c.connect_timeout.as_millis(),
             c.request_timeout.as_millis(),
             c.reset_interval.map_or(0, |d| d.as_secs()),
+            c.concurrency,
             match c.deflate {
                 Some(level) => format!("deflate compression-level={level}"),
                 None => "none".into(),
@@ -204,7 +273,38 @@ impl Sink for AvroSink {
         result.map_err(sink_error)
     }
 
+    /// With `concurrency` above 1 the take is encoded here and sent on its own task; its `OK`
+    /// acknowledges it.
+    async fn submit(&mut self, events: &[Event]) -> Result<Delivery, SinkError> {
+        if self.config.concurrency <= 1 {
+            self.deliver(events).await?;
+            return Ok(Delivery::Done(Delivered::all(events.len())));
+        }
+        let mut call = Vec::new();
+        flumen_avro_rpc::protocol::write_append_batch(events, &mut call).map_err(|e| {
+            SinkError::Io {
+                context: format!("encoding a batch for {}", self.endpoint),
+                source: std::io::Error::other(e.to_string()),
+            }
+        })?;
+        let (pool, endpoint, options) = (self.pool.clone(), self.endpoint.clone(), self.options());
+        let (reset, n) = (self.config.reset_interval, events.len());
+        Ok(Delivery::Later(Ack::new(async move {
+            pool.call(&endpoint, options, reset, &call)
+                .await
+                .map(|()| Delivered::all(n))
+                .map_err(sink_error)
+        })))
+    }
+
+    fn acks_in_flight(&self) -> usize {
+        self.config.concurrency
+    }
+
     async fn stop(&mut self) -> Result<(), SinkError> {
+        if let Ok(mut idle) = self.pool.idle.lock() {
+            idle.clear();
+        }
         self.conn = None;
         Ok(())
     }

@@ -159,16 +159,27 @@ impl Connection {
     /// `appendBatch(events)`; `Ok` only on `OK`. After an error the connection should be
     /// dropped (its stream position is unknown).
     pub async fn append_batch(&mut self, events: &[Event]) -> Result<(), RpcError> {
-        self.call.clear();
-        protocol::write_append_batch(events, &mut self.call).map_err(|e| self.io(e))?;
-        self.exchange().await
+        let mut call = std::mem::take(&mut self.call);
+        call.clear();
+        protocol::write_append_batch(events, &mut call).map_err(|e| self.io(e))?;
+        let result = self.send_call(&call).await;
+        self.call = call;
+        result
     }
 
     /// `append(event)`; `Ok` only on `OK`.
     pub async fn append(&mut self, event: &Event) -> Result<(), RpcError> {
-        self.call.clear();
-        protocol::write_append(event, &mut self.call).map_err(|e| self.io(e))?;
-        self.exchange().await
+        let mut call = std::mem::take(&mut self.call);
+        call.clear();
+        protocol::write_append(event, &mut call).map_err(|e| self.io(e))?;
+        let result = self.send_call(&call).await;
+        self.call = call;
+        result
+    }
+
+    /// Sends a call already encoded ([`protocol::write_append_batch`]); `Ok` only on `OK`.
+    pub async fn send_call(&mut self, call: &[u8]) -> Result<(), RpcError> {
+        self.exchange(call).await
     }
 
     fn io(&self, error: impl std::fmt::Display) -> RpcError {
@@ -179,9 +190,9 @@ impl Connection {
     }
 
     /// Sends the encoded call, following a `NONE` handshake once, within the request timeout.
-    async fn exchange(&mut self) -> Result<(), RpcError> {
+    async fn exchange(&mut self, call: &[u8]) -> Result<(), RpcError> {
         let timeout = self.options.request_timeout;
-        let reply = match tokio::time::timeout(timeout, self.call_twice()).await {
+        let reply = match tokio::time::timeout(timeout, self.call_twice(call)).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(source)) => {
                 return Err(RpcError::Io {
@@ -210,9 +221,9 @@ impl Connection {
         }
     }
 
-    async fn call_twice(&mut self) -> std::io::Result<Reply> {
+    async fn call_twice(&mut self, call: &[u8]) -> std::io::Result<Reply> {
         for _ in 0..2 {
-            if let Some(reply) = self.call_once().await? {
+            if let Some(reply) = self.call_once(call).await? {
                 return Ok(reply);
             }
         }
@@ -222,9 +233,9 @@ impl Connection {
     }
 
     /// One request and its response; `None` when the handshake asks to send it again.
-    async fn call_once(&mut self) -> std::io::Result<Option<Reply>> {
-        let mut payload = Vec::with_capacity(self.call.len() + 64);
-        self.session.request(&self.call, &mut payload);
+    async fn call_once(&mut self, call: &[u8]) -> std::io::Result<Option<Reply>> {
+        let mut payload = Vec::with_capacity(call.len() + 64);
+        self.session.request(call, &mut payload);
         self.serial = self.serial.wrapping_add(1);
         let mut framed = Vec::with_capacity(payload.len() + 12);
         frame::encode(self.serial, &payload, &mut framed);

@@ -23,6 +23,7 @@
 pub mod client;
 pub mod connection;
 pub mod deflate;
+pub mod events;
 pub mod frame;
 pub mod protocol;
 

@@ -395,15 +395,9 @@ pub fn read_call(input: &mut &[u8]) -> Result<Call, ProtocolError> {
     };
     match name.as_str() {
         "" => Ok(Call::Ping),
-        "appendBatch" => {
-            let events: Vec<AvroFlumeEvent> = GenericDatumReader::builder(&SCHEMAS.events)
-                .build()
-                .and_then(|r| r.read_deser(input))
-                .map_err(|e| malformed("appendBatch events", e))?;
-            Ok(Call::AppendBatch(
-                events.into_iter().map(Event::from).collect(),
-            ))
-        }
+        "appendBatch" => crate::events::decode_events(input)
+            .map(Call::AppendBatch)
+            .map_err(|e| malformed("appendBatch events", e)),
         "append" => {
             let event: AvroFlumeEvent = GenericDatumReader::builder(&SCHEMAS.event)
                 .build()
@@ -413,6 +407,17 @@ pub fn read_call(input: &mut &[u8]) -> Result<Call, ProtocolError> {
         }
         _ => Ok(Call::Unknown(name)),
     }
+}
+
+/// `array<AvroFlumeEvent>` read by `apache-avro`: the reference the fast reader
+/// ([`crate::events`]) is checked against.
+#[cfg(test)]
+pub(crate) fn read_events_with_apache_avro(input: &mut &[u8]) -> Result<Vec<Event>, ProtocolError> {
+    let events: Vec<AvroFlumeEvent> = GenericDatumReader::builder(&SCHEMAS.events)
+        .build()
+        .and_then(|r| r.read_deser(input))
+        .map_err(|e| malformed("appendBatch events", e))?;
+    Ok(events.into_iter().map(Event::from).collect())
 }
 
 /// Appends a response carrying `status` (empty metadata, no error).
