@@ -113,6 +113,7 @@ impl Connection {
         options: ConnectionOptions,
         server_hash: Option<[u8; 16]>,
     ) -> Result<Connection, RpcError> {
+        protocol::limit_allocations();
         let connect = TcpStream::connect(address);
         let stream = match tokio::time::timeout(options.connect_timeout, connect).await {
             Ok(Ok(stream)) => stream,
@@ -238,7 +239,7 @@ impl Connection {
         self.session.request(call, &mut payload);
         self.serial = self.serial.wrapping_add(1);
         let mut framed = Vec::with_capacity(payload.len() + 12);
-        frame::encode(self.serial, &payload, &mut framed);
+        frame::encode(self.serial, &payload, &mut framed).map_err(std::io::Error::other)?;
         let bytes = match &mut self.deflater {
             Some(deflater) => {
                 let mut out = Vec::with_capacity(framed.len() / 2 + 64);

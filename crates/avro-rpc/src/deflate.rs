@@ -24,20 +24,17 @@ impl Default for Inflater {
 }
 
 impl Inflater {
-    /// Inflates `input` (all of it) onto `out`. Fails when the stream is not zlib or when
-    /// `out` would grow past `limit` bytes (a decompression bomb, or a frame over its limit).
-    pub fn inflate(
+    /// Inflates `input` onto `out` until all of it is in or `out` holds `limit` bytes;
+    /// returns how much of `input` was used (the caller keeps the rest for later). Fails
+    /// when the stream is not zlib.
+    pub fn inflate_some(
         &mut self,
         mut input: &[u8],
         out: &mut BytesMut,
         limit: usize,
-    ) -> std::io::Result<()> {
-        loop {
-            if out.len() >= limit {
-                return Err(std::io::Error::other(format!(
-                    "more than {limit} bytes pending after decompression"
-                )));
-            }
+    ) -> std::io::Result<usize> {
+        let total = input.len();
+        while out.len() < limit {
             let room = STEP.min(limit - out.len());
             let (before_in, before_out) = (self.stream.total_in(), self.stream.total_out());
             let status = self
@@ -52,12 +49,30 @@ impl Inflater {
                 return Err(std::io::Error::other("the peer ended its zlib stream"));
             }
             if input.is_empty() && produced < room {
-                return Ok(());
+                break;
             }
             if consumed == 0 && produced == 0 {
                 return Err(std::io::Error::other("the zlib stream makes no progress"));
             }
         }
+        Ok(total - input.len())
+    }
+
+    /// Inflates all of `input` onto `out`; fails when `out` would pass `limit` bytes (a
+    /// decompression bomb) or the stream is not zlib.
+    pub fn inflate(
+        &mut self,
+        input: &[u8],
+        out: &mut BytesMut,
+        limit: usize,
+    ) -> std::io::Result<()> {
+        let used = self.inflate_some(input, out, limit)?;
+        if used < input.len() || out.len() >= limit {
+            return Err(std::io::Error::other(format!(
+                "more than {limit} bytes pending after decompression"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -108,6 +123,29 @@ mod tests {
             i.inflate(&wire, &mut received, 1 << 20).expect("inflate");
             assert_eq!(&received[before..], msg.as_bytes(), "each flush is whole");
         }
+    }
+
+    #[test]
+    fn inflating_stops_at_the_limit_and_resumes_where_it_stopped() {
+        let mut d = Deflater::new(6);
+        let message: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut wire = Vec::new();
+        d.deflate(&message, &mut wire).expect("deflate");
+        let mut i = Inflater::default();
+        let mut out = BytesMut::new();
+        let mut rest = &wire[..];
+        let mut steps = 0;
+        while out.len() < message.len() {
+            // Room for 100 KB more each time, as a connection's budget would give.
+            let limit = out.len() + 100_000;
+            let used = i.inflate_some(rest, &mut out, limit).expect("inflate");
+            assert!(out.len() <= message.len());
+            rest = &rest[used..];
+            steps += 1;
+            assert!(steps < 100, "no progress");
+        }
+        assert_eq!(&out[..], &message[..]);
+        assert!(steps >= 3, "stopped at each limit");
     }
 
     #[test]

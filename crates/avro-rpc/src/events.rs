@@ -32,7 +32,20 @@ pub enum DecodeError {
     /// A header name or value that is not UTF-8.
     #[error("a header string that is not UTF-8 at byte {0}")]
     NotUtf8(usize),
+    /// More events in one call than the receiver takes.
+    #[error("more than {0} events in one call")]
+    TooManyEvents(usize),
+    /// More headers on one event than [`MAX_HEADERS`].
+    #[error("an event with more than {MAX_HEADERS} headers")]
+    TooManyHeaders,
 }
+
+/// Most headers one event may carry (Flume events carry a handful; a bound keeps a hostile
+/// event from costing quadratic time in the sorted header set).
+pub const MAX_HEADERS: usize = 1000;
+/// Events reserved at once: the vector grows with events actually read, never by a count
+/// the sender announced.
+const RESERVE_STEP: usize = 1024;
 
 /// A reader over one batch, slicing bodies out of it without copying.
 struct Reader {
@@ -103,11 +116,16 @@ impl Reader {
 
     fn headers(&mut self) -> Result<Headers, DecodeError> {
         let mut headers = Headers::new();
+        let mut total = 0usize;
         loop {
             // Each entry takes at least two bytes (two empty strings).
             let n = self.count(2)?;
             if n == 0 {
                 return Ok(headers);
+            }
+            total += n;
+            if total > MAX_HEADERS {
+                return Err(DecodeError::TooManyHeaders);
             }
             for _ in 0..n {
                 let key = self.string()?;
@@ -118,13 +136,10 @@ impl Reader {
     }
 }
 
-/// Decodes an `array<AvroFlumeEvent>` from the front of `input`, advancing it.
-pub fn decode_events(input: &mut &[u8]) -> Result<Vec<Event>, DecodeError> {
-    // One copy of the batch; every body is a slice of it.
-    let mut r = Reader {
-        bytes: Bytes::copy_from_slice(input),
-        at: 0,
-    };
+/// Decodes an `array<AvroFlumeEvent>` from the front of `bytes`, at most `max_events` of
+/// them; returns the events (their bodies are slices of `bytes`) and the bytes used.
+pub fn decode_events(bytes: Bytes, max_events: usize) -> Result<(Vec<Event>, usize), DecodeError> {
+    let mut r = Reader { bytes, at: 0 };
     let mut events = Vec::new();
     loop {
         // Each event takes at least two bytes (an empty map, an empty body).
@@ -132,15 +147,19 @@ pub fn decode_events(input: &mut &[u8]) -> Result<Vec<Event>, DecodeError> {
         if n == 0 {
             break;
         }
-        events.reserve(n);
+        if events.len() + n > max_events {
+            return Err(DecodeError::TooManyEvents(max_events));
+        }
         for _ in 0..n {
+            if events.len() == events.capacity() {
+                events.reserve(RESERVE_STEP);
+            }
             let headers = r.headers()?;
             let body = r.slice()?;
             events.push(Event::with_headers(headers, body));
         }
     }
-    *input = &input[r.at..];
-    Ok(events)
+    Ok((events, r.at))
 }
 
 #[cfg(test)]

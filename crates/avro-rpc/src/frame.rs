@@ -38,25 +38,47 @@ pub enum FrameError {
     },
 }
 
-/// Cuts frames from the front of a buffer of received (decompressed) bytes.
+/// Cuts frames from the front of a buffer of received (decompressed) bytes. It remembers how
+/// far it has checked the frame in progress, so a frame of many buffers arriving in many
+/// reads is scanned once, not once per read.
 #[derive(Clone, Copy, Debug)]
 pub struct FrameDecoder {
     max_frame_bytes: usize,
+    /// The frame in progress: buffers checked so far and where the next length starts.
+    progress: Option<Progress>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Progress {
+    serial: i32,
+    buffers: u32,
+    checked: u32,
+    bytes: usize,
+    at: usize,
 }
 
 impl FrameDecoder {
     /// A decoder refusing frames whose buffers add up to more than `max_frame_bytes`.
     pub fn new(max_frame_bytes: usize) -> Self {
-        FrameDecoder { max_frame_bytes }
+        FrameDecoder {
+            max_frame_bytes,
+            progress: None,
+        }
     }
 
     /// Removes one whole frame from the front of `buf`; `Ok(None)` while it is incomplete
-    /// (nothing is consumed then).
-    pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
-        let Some(layout) = self.layout(buf)? else {
-            return Ok(None);
+    /// (nothing is consumed then; call again with the same buffer, grown).
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        let layout = match self.layout(buf) {
+            Ok(Some(layout)) => layout,
+            Ok(None) => return Ok(None),
+            Err(error) => {
+                self.progress = None;
+                return Err(error);
+            }
         };
-        let mut frame = buf.split_to(layout.end).freeze();
+        self.progress = None;
+        let mut frame = buf.split_to(layout.at).freeze();
         frame.advance(8);
         let payload = if layout.buffers == 1 {
             frame.slice(4..)
@@ -75,62 +97,66 @@ impl FrameDecoder {
         }))
     }
 
-    /// Where the frame at the front of `buf` ends, once all of it is there.
-    fn layout(&self, buf: &[u8]) -> Result<Option<Layout>, FrameError> {
-        let Some(header) = buf.get(..8) else {
-            return Ok(None);
+    /// The frame at the front of `buf` once all of it is there, resuming the scan where the
+    /// last call stopped.
+    fn layout(&mut self, buf: &[u8]) -> Result<Option<Progress>, FrameError> {
+        let mut p = match self.progress {
+            Some(p) => p,
+            None => {
+                let Some(header) = buf.get(..8) else {
+                    return Ok(None);
+                };
+                let serial = i32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+                let count = i32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+                if count < 0 || count as u32 > MAX_BUFFERS {
+                    return Err(FrameError::BadCount(count.into()));
+                }
+                Progress {
+                    serial,
+                    buffers: count as u32,
+                    checked: 0,
+                    bytes: 0,
+                    at: 8,
+                }
+            }
         };
-        let serial = i32::from_be_bytes([header[0], header[1], header[2], header[3]]);
-        let count = i32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-        if count < 0 || count as u32 > MAX_BUFFERS {
-            return Err(FrameError::BadCount(count.into()));
-        }
-        let mut at = 8usize;
-        let mut bytes = 0usize;
-        for _ in 0..count {
-            let Some(len) = buf.get(at..at + 4) else {
+        while p.checked < p.buffers {
+            let Some(len) = buf.get(p.at..p.at + 4) else {
+                self.progress = Some(p);
                 return Ok(None);
             };
             let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
             if len < 0 {
                 return Err(FrameError::BadLength(len.into()));
             }
-            bytes += len as usize;
-            if bytes > self.max_frame_bytes {
+            if p.bytes + len as usize > self.max_frame_bytes {
                 return Err(FrameError::TooLarge {
                     limit: self.max_frame_bytes,
                 });
             }
-            at += 4 + len as usize;
-            if at > buf.len() {
+            if p.at + 4 + len as usize > buf.len() {
+                self.progress = Some(p);
                 return Ok(None);
             }
+            p.bytes += len as usize;
+            p.at += 4 + len as usize;
+            p.checked += 1;
         }
-        Ok(Some(Layout {
-            serial,
-            buffers: count as u32,
-            bytes,
-            end: at,
-        }))
+        Ok(Some(p))
     }
 }
 
-/// A complete frame's shape.
-struct Layout {
-    serial: i32,
-    buffers: u32,
-    bytes: usize,
-    end: usize,
-}
-
-/// Appends a frame of one buffer holding `payload`.
-pub fn encode(serial: i32, payload: &[u8], out: &mut Vec<u8>) {
+/// Appends a frame of one buffer holding `payload`; payloads past 2 GiB cannot be framed.
+pub fn encode(serial: i32, payload: &[u8], out: &mut Vec<u8>) -> Result<(), FrameError> {
+    let len = i32::try_from(payload.len()).map_err(|_| FrameError::TooLarge {
+        limit: i32::MAX as usize,
+    })?;
     out.reserve(12 + payload.len());
     out.put_i32(serial);
     out.put_i32(1);
-    // Payloads are bounded far below 2 GiB by the callers' batch limits.
-    out.put_u32(payload.len() as u32);
+    out.put_i32(len);
     out.put_slice(payload);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -150,10 +176,10 @@ mod tests {
 
     #[test]
     fn frames_of_several_buffers_are_joined_and_arrive_byte_by_byte() {
-        let decoder = FrameDecoder::new(1 << 20);
+        let mut decoder = FrameDecoder::new(1 << 20);
         let mut wire = raw(7, &[b"he", b"", b"llo"]);
         let mut one = Vec::new();
-        encode(8, b"world", &mut one);
+        encode(8, b"world", &mut one).expect("framed");
         wire.extend(one);
         let mut buf = BytesMut::new();
         let mut frames = Vec::new();
@@ -181,7 +207,7 @@ mod tests {
 
     #[test]
     fn absurd_counts_and_lengths_are_refused_before_their_bytes_arrive() {
-        let decoder = FrameDecoder::new(1000);
+        let mut decoder = FrameDecoder::new(1000);
         let mut header = BytesMut::new();
         header.put_i32(1);
         header.put_i32(-1);

@@ -16,6 +16,7 @@ use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema;
+use bytes::Bytes;
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +39,16 @@ pub static PROTOCOL_HASH: LazyLock<[u8; 16]> = LazyLock::new(|| md5_of(PROTOCOL_
 /// MD5 of a protocol's text.
 pub fn md5_of(text: &str) -> [u8; 16] {
     Md5::digest(text.as_bytes()).into()
+}
+
+/// Most bytes `apache-avro` may allocate for one string, bytes, array or map it decodes:
+/// without it a 20-byte request announcing a huge length makes the crate allocate up to its
+/// default of 512 MiB. Requests are at most `maxFrameBytes` (64 MiB by default) anyway.
+pub const MAX_AVRO_ALLOCATION: usize = 64 << 20;
+
+/// Sets [`MAX_AVRO_ALLOCATION`] (the crate's setting is process-wide and set once).
+pub fn limit_allocations() {
+    apache_avro::util::max_allocation_bytes(MAX_AVRO_ALLOCATION);
 }
 
 /// The schemas of every datum on the wire.
@@ -128,6 +139,8 @@ struct AvroFlumeEvent {
 }
 
 impl From<AvroFlumeEvent> for Event {
+    /// An event with at most [`crate::events::MAX_HEADERS`] headers (the rest are dropped;
+    /// `read_call` refuses such an event before converting it).
     fn from(e: AvroFlumeEvent) -> Event {
         let headers: Headers = e
             .headers
@@ -386,8 +399,13 @@ pub fn write_append(event: &Event, out: &mut Vec<u8>) -> Result<(), ProtocolErro
         .map_err(|e| malformed("append event", e))
 }
 
-/// Reads a call (metadata, name, parameters) from the front of `input`.
-pub fn read_call(input: &mut &[u8]) -> Result<Call, ProtocolError> {
+/// Reads a call (metadata, name, parameters) from the front of `input`, a suffix of
+/// `payload` (event bodies are sliced out of `payload`), taking at most `max_events` events.
+pub fn read_call(
+    payload: &Bytes,
+    input: &mut &[u8],
+    max_events: usize,
+) -> Result<Call, ProtocolError> {
     read(&SCHEMAS.meta, input, "call metadata")?;
     let name = match read(&SCHEMAS.string, input, "message name")? {
         Value::String(s) => s,
@@ -395,14 +413,24 @@ pub fn read_call(input: &mut &[u8]) -> Result<Call, ProtocolError> {
     };
     match name.as_str() {
         "" => Ok(Call::Ping),
-        "appendBatch" => crate::events::decode_events(input)
-            .map(Call::AppendBatch)
-            .map_err(|e| malformed("appendBatch events", e)),
+        "appendBatch" => {
+            let start = payload.len() - input.len();
+            let (events, used) = crate::events::decode_events(payload.slice(start..), max_events)
+                .map_err(|e| malformed("appendBatch events", e))?;
+            *input = &input[used..];
+            Ok(Call::AppendBatch(events))
+        }
         "append" => {
             let event: AvroFlumeEvent = GenericDatumReader::builder(&SCHEMAS.event)
                 .build()
                 .and_then(|r| r.read_deser(input))
                 .map_err(|e| malformed("append event", e))?;
+            if event.headers.len() > crate::events::MAX_HEADERS {
+                return Err(malformed(
+                    "append event",
+                    crate::events::DecodeError::TooManyHeaders,
+                ));
+            }
             Ok(Call::Append(event.into()))
         }
         _ => Ok(Call::Unknown(name)),
@@ -507,20 +535,23 @@ pub enum Incoming {
 pub struct ServerSession {
     established: bool,
     known: KnownClients,
+    max_events: usize,
 }
 
 impl ServerSession {
-    /// A new connection's state.
-    pub fn new(known: KnownClients) -> Self {
+    /// A new connection's state, taking at most `max_events` events per call.
+    pub fn new(known: KnownClients, max_events: usize) -> Self {
+        limit_allocations();
         ServerSession {
             established: false,
             known,
+            max_events,
         }
     }
 
     /// Reads one request's payload.
-    pub fn receive(&mut self, payload: &[u8]) -> Result<Incoming, ProtocolError> {
-        let mut input = payload;
+    pub fn receive(&mut self, payload: &Bytes) -> Result<Incoming, ProtocolError> {
+        let mut input: &[u8] = payload;
         let mut prefix = Vec::new();
         if !self.established {
             let request = HandshakeRequest::read(&mut input)?;
@@ -531,7 +562,7 @@ impl ServerSession {
             }
             self.established = true;
         }
-        match read_call(&mut input)? {
+        match read_call(payload, &mut input, self.max_events)? {
             Call::Ping => Ok(Incoming::Answer(prefix)),
             call => Ok(Incoming::Call { prefix, call }),
         }

@@ -68,6 +68,9 @@ impl IpFilter {
 
     /// Whether a client at `ip`, named `name` (when looked up), may connect.
     pub fn allows(&self, ip: IpAddr, name: Option<&str>) -> bool {
+        // A dual-stack listener sees IPv4 clients as `::ffff:a.b.c.d`; rules name them in
+        // IPv4 form, as Java presents them.
+        let ip = ip.to_canonical();
         let text = ip.to_string();
         for rule in &self.rules {
             let matched = match &rule.kind {
@@ -111,6 +114,10 @@ mod tests {
         let f = IpFilter::parse("deny:name:localhost,allow:ip:*").expect("valid");
         assert!(!f.allows(ip("127.0.0.1"), None));
         assert!(!f.allows(ip("::1"), None));
+        assert!(
+            !f.allows(ip("::ffff:127.0.0.1"), None),
+            "IPv4-mapped loopback"
+        );
         assert!(f.allows(ip("10.1.1.1"), None));
         assert!(!f.needs_names());
         let f = IpFilter::parse("deny:name:*.example.com").expect("valid");

@@ -8,8 +8,10 @@
 //!
 //! Keys: Flume's `bind`, `port`, `threads`, `compression-type` (`deflate`: one zlib stream
 //! per connection and direction, level 6 as Flume's source), `ipFilter` and `ipFilterRules`;
-//! Flumen's `maxConnections` and `maxInFlightBytes` ([`super::limits`]) and `maxFrameBytes`
-//! (default 64 MiB: one request's size; a larger announced frame closes the connection).
+//! Flumen's `maxConnections` and `maxInFlightBytes` ([`super::limits`]; a frame that finds no
+//! room in the budget within 10 s closes its connection), `maxFrameBytes` (default 64 MiB: one
+//! request's size; a larger announced frame closes the connection) and `maxEventsPerRequest`
+//! (default 100,000; a larger call, or an event with more than 1,000 headers, closes it too).
 //! `threads` is read and not needed: connections are tasks, not threads. TLS (`ssl = true`) is
 //! not implemented yet: such a source is refused as a partial topology rather than served in
 //! clear text. When it comes it goes inside the zlib stream, as in Flume 1.11 (its source and
@@ -39,12 +41,17 @@ use ip_filter::IpFilter;
 
 /// Default `maxFrameBytes`.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 << 20;
+/// Default `maxEventsPerRequest`: a decoded event costs far more memory than its smallest
+/// encoding (two bytes), so the count is bounded apart from the bytes.
+pub const DEFAULT_MAX_EVENTS_PER_REQUEST: usize = 100_000;
 /// The zlib level Flume's avro source compresses its answers at.
 const DEFLATE_LEVEL: u32 = 6;
 /// Bytes read from the socket at a time.
 const READ_SIZE: usize = 64 << 10;
 /// Bytes a connection holds without taking from `maxInFlightBytes`.
 const BASE_HOLD: usize = 256 << 10;
+/// Longest a frame waits for room in `maxInFlightBytes` before its connection is closed.
+const BUDGET_WAIT: Duration = Duration::from_secs(10);
 
 /// The resolved configuration.
 #[derive(Clone, Debug)]
@@ -61,6 +68,8 @@ pub struct AvroSourceConfig {
     pub limits: NetLimits,
     /// `maxFrameBytes`.
     pub max_frame_bytes: usize,
+    /// `maxEventsPerRequest`.
+    pub max_events: usize,
 }
 
 impl AvroSourceConfig {
@@ -81,6 +90,12 @@ impl AvroSourceConfig {
         refuse_tls(r);
         let limits = NetLimits::from_props(r);
         let max_frame_bytes = r.number("maxFrameBytes", DEFAULT_MAX_FRAME_BYTES, 1024, 1 << 30);
+        let max_events = r.number(
+            "maxEventsPerRequest",
+            DEFAULT_MAX_EVENTS_PER_REQUEST,
+            1,
+            1 << 24,
+        );
         if r.is_fatal() || r.lacking().is_some() {
             return None;
         }
@@ -91,6 +106,7 @@ impl AvroSourceConfig {
             ip_filter: ip_filter?,
             limits: limits?,
             max_frame_bytes: max_frame_bytes?,
+            max_events: max_events?,
         })
     }
 }
@@ -171,14 +187,15 @@ impl Source for AvroSource {
     fn describe(&self) -> String {
         let c = &self.config;
         format!(
-            "bind={} port={} compression-type={} ipFilter={} maxConnections={} maxInFlightBytes={} maxFrameBytes={}",
+            "bind={} port={} compression-type={} ipFilter={} maxConnections={} maxInFlightBytes={} maxFrameBytes={} maxEventsPerRequest={}",
             c.bind,
             c.port,
             if c.deflate { "deflate" } else { "none" },
             c.ip_filter.is_some(),
             c.limits.max_connections,
             c.limits.max_in_flight_bytes,
-            c.max_frame_bytes
+            c.max_frame_bytes,
+            c.max_events
         )
     }
 
@@ -278,7 +295,7 @@ impl<'a> Conn<'a> {
             peer,
             shared,
             ctx,
-            session: ServerSession::new(shared.known.clone()),
+            session: ServerSession::new(shared.known.clone(), shared.config.max_events),
             decoder: FrameDecoder::new(shared.config.max_frame_bytes),
             inflater: deflate.then(Inflater::default),
             deflater: deflate.then(|| Deflater::new(DEFLATE_LEVEL)),
@@ -292,18 +309,35 @@ impl<'a> Conn<'a> {
     async fn serve(&mut self, mut stream: TcpStream) -> std::io::Result<()> {
         let _ = stream.set_nodelay(true);
         let mut raw = vec![0u8; READ_SIZE];
+        // Compressed bytes read but not inflated yet (the budget was full), and whether the
+        // zlib stream may hold output it could not give for lack of room.
+        let mut unread: Vec<u8> = Vec::new();
+        let mut inflate_more = false;
         loop {
             while let Some(frame) = self.decoder.decode(&mut self.plain).map_err(bad)? {
                 let answer = self.handle(&frame.payload).await?;
                 let mut out = Vec::with_capacity(answer.len() + 12);
-                frame::encode(frame.serial, &answer, &mut out);
+                frame::encode(frame.serial, &answer, &mut out).map_err(bad)?;
                 self.write(&mut stream, out).await?;
             }
-            if self.plain.is_empty() && self.plain.capacity() > BASE_HOLD {
-                self.plain = BytesMut::new();
+            if self.plain.is_empty() {
+                // Idle again: give the budget back, and the buffer when it grew.
                 self.held = Held::default();
+                if self.plain.capacity() > BASE_HOLD {
+                    self.plain = BytesMut::new();
+                }
             }
-            self.make_room().await?;
+            let limit = self.make_room().await?;
+            if let Some(inflater) = self
+                .inflater
+                .as_mut()
+                .filter(|_| inflate_more || !unread.is_empty())
+            {
+                let used = inflater.inflate_some(&unread, &mut self.plain, limit)?;
+                unread.drain(..used);
+                inflate_more = self.plain.len() >= limit;
+                continue;
+            }
             let n = tokio::select! {
                 _ = self.ctx.shutdown.cancelled() => return Ok(()),
                 read = stream.read(&mut raw) => read?,
@@ -314,22 +348,36 @@ impl<'a> Conn<'a> {
                 }
                 return Ok(());
             }
-            let limit = self.shared.config.max_frame_bytes + READ_SIZE + 16;
             match &mut self.inflater {
-                Some(inflater) => inflater.inflate(&raw[..n], &mut self.plain, limit)?,
+                Some(inflater) => {
+                    let used = inflater.inflate_some(&raw[..n], &mut self.plain, limit)?;
+                    unread.extend_from_slice(&raw[used..n]);
+                    inflate_more = self.plain.len() >= limit;
+                }
                 None => self.plain.extend_from_slice(&raw[..n]),
             }
         }
     }
 
-    /// Waits until the bytes pending on this connection fit what it holds of the shared
-    /// budget (`maxInFlightBytes`), taking more as frames grow.
-    async fn make_room(&mut self) -> std::io::Result<()> {
+    /// Waits until this connection holds enough of the shared budget (`maxInFlightBytes`) to
+    /// read another block, taking more as a frame grows; returns how many bytes it may hold.
+    /// A frame that cannot get its budget within [`BUDGET_WAIT`] closes the connection (its
+    /// share goes back), so clients that each hold part of the budget cannot wait on each
+    /// other for ever.
+    async fn make_room(&mut self) -> std::io::Result<usize> {
+        let deadline = tokio::time::Instant::now() + BUDGET_WAIT;
         loop {
             let want = self.plain.len() + READ_SIZE;
             let allowed = BASE_HOLD + self.held.bytes();
             if want <= allowed || self.shared.budget.try_hold(&mut self.held, want - allowed) {
-                return Ok(());
+                return Ok(BASE_HOLD + self.held.bytes());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(std::io::Error::other(format!(
+                    "a frame of more than {} bytes found no room in maxInFlightBytes within {} s",
+                    self.plain.len(),
+                    BUDGET_WAIT.as_secs()
+                )));
             }
             tokio::select! {
                 _ = self.ctx.shutdown.cancelled() => return Err(std::io::Error::other("the source is stopping")),
@@ -339,7 +387,7 @@ impl<'a> Conn<'a> {
     }
 
     /// Answers one request.
-    async fn handle(&mut self, payload: &[u8]) -> std::io::Result<Vec<u8>> {
+    async fn handle(&mut self, payload: &bytes::Bytes) -> std::io::Result<Vec<u8>> {
         let incoming = match self.session.receive(payload) {
             Ok(incoming) => incoming,
             Err(error) => {

@@ -30,8 +30,8 @@ async fn server(status: Status) -> TestServer {
         while let Ok((mut stream, _)) = listener.accept().await {
             let (a, c, known) = (a.clone(), c.clone(), known.clone());
             tokio::spawn(async move {
-                let mut session = ServerSession::new(known);
-                let decoder = FrameDecoder::new(1 << 20);
+                let mut session = ServerSession::new(known, 100_000);
+                let mut decoder = FrameDecoder::new(1 << 20);
                 let mut buf = BytesMut::new();
                 loop {
                     while let Ok(Some(frame)) = decoder.decode(&mut buf) {
@@ -55,7 +55,7 @@ async fn server(status: Status) -> TestServer {
                             }
                         };
                         let mut out = Vec::new();
-                        crate::frame::encode(frame.serial, &answer, &mut out);
+                        crate::frame::encode(frame.serial, &answer, &mut out).expect("framed");
                         if stream.write_all(&out).await.is_err() {
                             return;
                         }

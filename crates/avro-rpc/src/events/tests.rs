@@ -67,11 +67,12 @@ fn agrees_with_apache_avro_on_random_batches() {
         let mut call = Vec::new();
         write_append_batch(&batch, &mut call).expect("encoded by apache-avro");
         // Skip the call's metadata (0) and name ("appendBatch").
-        let mut input = &call[1 + 1 + "appendBatch".len()..];
-        let mut fast_input = input;
-        let fast = decode_events(&mut fast_input).expect("decoded");
+        let start = 1 + 1 + "appendBatch".len();
+        let mut input = &call[start..];
+        let (fast, used) =
+            decode_events(Bytes::copy_from_slice(input), usize::MAX).expect("decoded");
         let reference = crate::protocol::read_events_with_apache_avro(&mut input).expect("decoded");
-        assert!(fast_input.is_empty() && input.is_empty());
+        assert!(used == call.len() - start && input.is_empty());
         assert_eq!(fast.len(), reference.len());
         for ((f, r), sent) in fast.iter().zip(&reference).zip(&batch) {
             assert_eq!(f.body, r.body);
@@ -87,8 +88,8 @@ fn agrees_with_apache_avro_on_random_batches() {
 fn blocks_with_byte_sizes_are_read_and_garbage_is_refused() {
     // Two events in a block of count -2 with its byte size, then the end.
     let wire = [3u8, 10, 0, 2, b'x', 0, 2, b'y', 0];
-    let mut input = &wire[..];
-    let events = decode_events(&mut input).expect("decoded");
+    let (events, used) = decode_events(Bytes::copy_from_slice(&wire), usize::MAX).expect("decoded");
+    assert_eq!(used, wire.len());
     let bodies: Vec<&[u8]> = events.iter().map(|e| &e.body[..]).collect();
     assert_eq!(bodies, [&b"x"[..], b"y"]);
     for (garbage, what) in [
@@ -102,7 +103,40 @@ fn blocks_with_byte_sizes_are_read_and_garbage_is_refused() {
         (&[2, 0][..], "truncated"),
         (&[1, 0][..], "a negative body length"),
     ] {
-        let mut input = garbage;
-        assert!(decode_events(&mut input).is_err(), "{what}");
+        let result = decode_events(Bytes::copy_from_slice(garbage), usize::MAX);
+        assert!(result.is_err(), "{what}");
+    }
+    // Bounds: events per call, headers per event.
+    let two = [4u8, 0, 0, 0, 0, 0];
+    assert_eq!(
+        decode_events(Bytes::copy_from_slice(&two), 1).map(|(e, _)| e.len()),
+        Err(DecodeError::TooManyEvents(1))
+    );
+    let mut many = vec![2u8];
+    many.extend(encode_long((MAX_HEADERS + 1) as i64));
+    for i in 0..=MAX_HEADERS {
+        let key = format!("k{i}");
+        many.extend(encode_long(key.len() as i64));
+        many.extend(key.as_bytes());
+        many.push(0);
+    }
+    many.extend([0, 0, 0]);
+    assert_eq!(
+        decode_events(Bytes::from(many), usize::MAX).map(|(e, _)| e.len()),
+        Err(DecodeError::TooManyHeaders)
+    );
+}
+
+/// Avro's zigzag varint.
+fn encode_long(v: i64) -> Vec<u8> {
+    let mut n = ((v << 1) ^ (v >> 63)) as u64;
+    let mut out = Vec::new();
+    loop {
+        if n < 0x80 {
+            out.push(n as u8);
+            return out;
+        }
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
     }
 }

@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// Hands `bytes` to the server as a received payload.
+fn rx(server: &mut ServerSession, bytes: &[u8]) -> Result<Incoming, ProtocolError> {
+    server.receive(&Bytes::copy_from_slice(bytes))
+}
+
 fn events() -> Vec<Event> {
     let mut with_headers = Event::new("b\u{e9}\u{0}\u{ff}".as_bytes().to_vec());
     with_headers.headers.insert("host".into(), "web-1".into());
@@ -19,13 +24,13 @@ fn batch_call(events: &[Event]) -> Vec<u8> {
 #[test]
 fn a_known_client_is_established_on_its_first_call_and_sends_no_handshake_after() {
     let known = KnownClients::default();
-    let mut server = ServerSession::new(known);
+    let mut server = ServerSession::new(known, 100_000);
     let mut client = ClientSession::default();
     let sent = events();
     for round in 0..2 {
         let mut request = Vec::new();
         client.request(&batch_call(&sent), &mut request);
-        let Incoming::Call { mut prefix, call } = server.receive(&request).expect("read") else {
+        let Incoming::Call { mut prefix, call } = rx(&mut server, &request).expect("read") else {
             panic!("a call");
         };
         let Call::AppendBatch(got) = call else {
@@ -55,7 +60,7 @@ fn a_known_client_is_established_on_its_first_call_and_sends_no_handshake_after(
 
 #[test]
 fn an_unknown_client_gets_none_then_resends_with_its_text() {
-    let mut server = ServerSession::new(KnownClients::default());
+    let mut server = ServerSession::new(KnownClients::default(), 100_000);
     // A client whose protocol text differs (another hash), as Java's may.
     let text = PROTOCOL_TEXT.replace("AvroSourceProtocol", "AvroSourceProtocol ");
     let hash = md5_of(&text);
@@ -67,7 +72,7 @@ fn an_unknown_client_gets_none_then_resends_with_its_text() {
     }
     .write(&mut first);
     first.extend(batch_call(&events()));
-    let Incoming::Answer(answer) = server.receive(&first).expect("read") else {
+    let Incoming::Answer(answer) = rx(&mut server, &first).expect("read") else {
         panic!("NONE: the call is not processed");
     };
     let response = HandshakeResponse::read(&mut answer.as_slice()).expect("response");
@@ -83,14 +88,14 @@ fn an_unknown_client_gets_none_then_resends_with_its_text() {
     }
     .write(&mut again);
     again.extend(batch_call(&events()));
-    let Incoming::Call { prefix, call } = server.receive(&again).expect("read") else {
+    let Incoming::Call { prefix, call } = rx(&mut server, &again).expect("read") else {
         panic!("processed");
     };
     assert!(matches!(call, Call::AppendBatch(ref e) if e.len() == 3));
     let response = HandshakeResponse::read(&mut prefix.as_slice()).expect("response");
     assert_eq!(response.matched, HandshakeMatch::Both);
     // A second connection from the same client is known by its hash now.
-    let mut other = ServerSession::new(server.known.clone());
+    let mut other = ServerSession::new(server.known.clone(), 100_000);
     let mut request = Vec::new();
     HandshakeRequest {
         client_hash: hash,
@@ -99,7 +104,7 @@ fn an_unknown_client_gets_none_then_resends_with_its_text() {
     }
     .write(&mut request);
     request.extend(batch_call(&events()));
-    let Incoming::Call { prefix, .. } = other.receive(&request).expect("read") else {
+    let Incoming::Call { prefix, .. } = rx(&mut other, &request).expect("read") else {
         panic!("processed");
     };
     let response = HandshakeResponse::read(&mut prefix.as_slice()).expect("response");
@@ -130,10 +135,10 @@ fn the_client_follows_none_by_resending_with_its_text() {
 
 #[test]
 fn pings_unknown_messages_and_errors() {
-    let mut server = ServerSession::new(KnownClients::default());
+    let mut server = ServerSession::new(KnownClients::default(), 100_000);
     let mut ping = Vec::new();
     ClientSession::default().request(&[0, 0], &mut ping); // empty meta, empty name
-    let Incoming::Answer(answer) = server.receive(&ping).expect("read") else {
+    let Incoming::Answer(answer) = rx(&mut server, &ping).expect("read") else {
         panic!("a ping is answered with the handshake alone");
     };
     let response = HandshakeResponse::read(&mut answer.as_slice()).expect("response");
@@ -146,7 +151,7 @@ fn pings_unknown_messages_and_errors() {
         Value::String("launch".into()),
         &mut unknown,
     );
-    let Incoming::Call { call, .. } = server.receive(&unknown).expect("read") else {
+    let Incoming::Call { call, .. } = rx(&mut server, &unknown).expect("read") else {
         panic!("a call");
     };
     assert!(matches!(call, Call::Unknown(ref n) if n == "launch"));
@@ -161,20 +166,20 @@ fn pings_unknown_messages_and_errors() {
 
 #[test]
 fn malformed_input_is_an_error_not_a_panic() {
-    let mut server = ServerSession::new(KnownClients::default());
+    let mut server = ServerSession::new(KnownClients::default(), 100_000);
     for garbage in [
         &b""[..],
         b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
         b"\x02abc",
     ] {
-        assert!(server.receive(garbage).is_err(), "{garbage:?}");
+        assert!(rx(&mut server, garbage).is_err(), "{garbage:?}");
     }
     // Established, then a truncated batch and an absurd array length.
     let mut request = Vec::new();
     ClientSession::default().request(&[0, 0], &mut request);
-    server.receive(&request).expect("ping");
+    rx(&mut server, &request).expect("ping");
     let call = batch_call(&events());
-    assert!(server.receive(&call[..call.len() - 2]).is_err());
+    assert!(rx(&mut server, &call[..call.len() - 2]).is_err());
     let mut absurd = Vec::new();
     write(&SCHEMAS.meta, Value::Map(HashMap::new()), &mut absurd);
     write(
@@ -183,7 +188,7 @@ fn malformed_input_is_an_error_not_a_panic() {
         &mut absurd,
     );
     absurd.extend([0xfe, 0xff, 0xff, 0xff, 0x0f]); // an array of 2^31 - 1 items
-    assert!(server.receive(&absurd).is_err());
+    assert!(rx(&mut server, &absurd).is_err());
     let mut client = ClientSession::default();
     assert!(client.response(b"\x08").is_err(), "no such match");
 }
