@@ -17,6 +17,7 @@ pub mod serializer;
 pub mod shape;
 pub mod sink;
 pub mod source;
+pub mod tls;
 pub mod wire;
 
 pub use flumen_core::{config, event, metrics, rate_limit, selector};

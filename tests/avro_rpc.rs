@@ -68,34 +68,6 @@ fn edge_config(dir: &Path, port: u16, extra_sink: &str) -> String {
     )
 }
 
-/// Runs the oracle's netcat sender against `port` from event `start` for `seconds`.
-fn send(
-    port: u16,
-    acked: &Path,
-    start: u64,
-    seconds: &str,
-) -> std::thread::JoinHandle<(bool, String)> {
-    let (port, acked, start, seconds) = (
-        port.to_string(),
-        acked.to_string_lossy().into_owned(),
-        start.to_string(),
-        seconds.to_string(),
-    );
-    std::thread::spawn(move || {
-        run_oracle(&[
-            "netcat",
-            "127.0.0.1",
-            &port,
-            "--acked",
-            &acked,
-            "--start",
-            &start,
-            "--seconds",
-            &seconds,
-        ])
-    })
-}
-
 fn acked_count(acked: &Path) -> usize {
     std::fs::read_to_string(acked)
         .map(|s| s.lines().count())
@@ -117,7 +89,7 @@ fn two_tiers_survive_kill_9(extra_source: &str, extra_sink: &str, acks: u64) {
     let mut next = 0;
     let mut kills = 0u64;
     for victim in ["collector", "edge"] {
-        let sender = send(edge.wait_for_port("r1"), &acked, next, "30");
+        let sender = spawn_oracle_netcat(edge.wait_for_port("r1"), &acked, next, 30);
         let before = acked_count(&acked);
         wait_until("events flowing", DEADLINE, || {
             acked_count(&acked) > before + 500 && count_output_lines(&out) > 0
@@ -305,16 +277,8 @@ fn hostile_clients_are_dropped_and_a_well_behaved_edge_is_still_served() {
     stalled.write_all(&frame_of(1, 1000)[..]).expect("sending");
     stalled.write_all(&[0u8; 10]).expect("sending");
     // A well-behaved edge is served meanwhile.
-    let mut edge = Agent::start(
-        edge_dir.path(),
-        "a1",
-        &edge_config(edge_dir.path(), port, ""),
-        &[],
-    );
-    let edge_port = edge.wait_for_port("r1");
     let lines: String = (0..50).map(|i| format!("ok-{i}\n")).collect();
-    let answer = tcp_send(edge_port, lines.as_bytes());
-    assert_eq!(String::from_utf8_lossy(&answer).matches("OK").count(), 50);
+    let mut edge = edge_sending(edge_dir.path(), port, &lines);
     wait_until("50 events at the collector", DEADLINE, || {
         count_output_lines(&out) >= 50
     });
@@ -343,16 +307,8 @@ fn a_collector_dying_between_its_commit_and_its_ok_gets_the_batch_again() {
         .env("FLUMEN_FAILPOINTS", "avro-source-after-commit");
     let mut crashing = Agent::spawn(cmd, collector_dir.path());
     crashing.wait_for_port("r1");
-    let mut edge = Agent::start(
-        edge_dir.path(),
-        "a1",
-        &edge_config(edge_dir.path(), port, ""),
-        &[],
-    );
-    let edge_port = edge.wait_for_port("r1");
     let lines: String = (0..40).map(|i| format!("ev-{i:010} x\n")).collect();
-    let answer = tcp_send(edge_port, lines.as_bytes());
-    assert_eq!(String::from_utf8_lossy(&answer).matches("OK").count(), 40);
+    let mut edge = edge_sending(edge_dir.path(), port, &lines);
     // The collector commits the first batch it receives, then dies before answering.
     let status = crashing.wait();
     assert!(!status.success(), "the failpoint ended the collector");
@@ -381,6 +337,17 @@ fn a_collector_dying_between_its_commit_and_its_ok_gets_the_batch_again() {
         "the committed but unanswered batch came again ({} lines)",
         all.len()
     );
+}
+
+/// Starts an edge forwarding to `port` and sends it `lines` (one event each), asserting that
+/// every line was acknowledged.
+fn edge_sending(dir: &Path, port: u16, lines: &str) -> Agent {
+    let mut edge = Agent::start(dir, "a1", &edge_config(dir, port, ""), &[]);
+    let edge_port = edge.wait_for_port("r1");
+    let answer = tcp_send(edge_port, lines.as_bytes());
+    let n = lines.lines().count();
+    assert_eq!(String::from_utf8_lossy(&answer).matches("OK").count(), n);
+    edge
 }
 
 /// Runs `flumen avro-client ARGS` with `stdin`; asserts success.
@@ -463,4 +430,50 @@ fn avro_client_sends_a_file_a_directory_and_stdin_with_headers() {
     .collect();
     expected.sort();
     assert_eq!(lines, expected);
+}
+
+#[test]
+fn a_take_larger_than_the_collectors_frame_limit_goes_in_several_calls() {
+    let (edge_dir, collector_dir) = (test_dir(), test_dir());
+    let out = collector_dir.path().join("out");
+    let port = unused_port();
+    let mut collector = Agent::start(
+        collector_dir.path(),
+        "c",
+        &collector_config(
+            collector_dir.path(),
+            port,
+            "c.sources.r1.maxFrameBytes = 1048576\n",
+        ),
+        &[],
+    );
+    collector.wait_for_port("r1");
+    // 30 lines of 100 KB: one take of 3 MB against a collector taking 1 MiB per request.
+    let mut edge = Agent::start(
+        edge_dir.path(),
+        "a1",
+        &edge_config(edge_dir.path(), port, "a1.sinks.k1.batchBytes = 524288\n").replace(
+            "a1.sources.r1.ack-every-event = true",
+            "a1.sources.r1.ack-every-event = true\na1.sources.r1.max-line-length = 200000",
+        ),
+        &[],
+    );
+    let edge_port = edge.wait_for_port("r1");
+    let lines: String = (0..30)
+        .map(|i| format!("big-{i:02} {}\n", "x".repeat(100_000)))
+        .collect();
+    let answer = tcp_send(edge_port, lines.as_bytes());
+    assert_eq!(String::from_utf8_lossy(&answer).matches("OK").count(), 30);
+    wait_until("30 large events at the collector", DEADLINE, || {
+        count_output_lines(&out) >= 30
+    });
+    assert!(edge.terminate().success(), "{}", edge.log());
+    assert!(collector.terminate().success(), "{}", collector.log());
+    let mut got: Vec<String> = output_lines(&out)
+        .iter()
+        .map(|l| l[..6].to_string())
+        .collect();
+    got.sort();
+    let expected: Vec<String> = (0..30).map(|i| format!("big-{i:02}")).collect();
+    assert_eq!(got, expected, "each once");
 }

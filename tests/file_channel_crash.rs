@@ -70,26 +70,6 @@ fn holds_within(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Runs the oracle's netcat sender against `port` from event `start` on, in the background.
-fn spawn_sender(port: u16, acked: &Path, start: u64) -> std::thread::JoinHandle<(bool, String)> {
-    let port = port.to_string();
-    let acked = acked.to_string_lossy().into_owned();
-    let start = start.to_string();
-    std::thread::spawn(move || {
-        run_oracle(&[
-            "netcat",
-            "127.0.0.1",
-            &port,
-            "--acked",
-            &acked,
-            "--start",
-            &start,
-            "--seconds",
-            "30",
-        ])
-    })
-}
-
 #[test]
 fn kill_9_loop_loses_no_acknowledged_event_and_taken_data_files_are_deleted() {
     let dir = test_dir();
@@ -113,7 +93,7 @@ fn kill_9_loop_loses_no_acknowledged_event_and_taken_data_files_are_deleted() {
     for round in 0..KILLS {
         let mut agent = Agent::start(dir.path(), "a1", &cfg, &[]);
         let port = agent.wait_for_port("r1");
-        let sender = spawn_sender(port, &acked, next);
+        let sender = spawn_oracle_netcat(port, &acked, next, 30);
         // The kill moment is the random part of the test, not a wait for a condition.
         std::thread::sleep(Duration::from_millis(rng.range(100, 700)));
         assert!(

@@ -1,5 +1,6 @@
 //! `avro` sink (`org.apache.flume.sink.AvroSink`): sends each take as one `appendBatch` to an
-//! avro source (Flume's or Flumen's) and commits only after its `OK`.
+//! avro source (Flume's or Flumen's), or several when its events pass 16 MiB, and commits
+//! only after every `OK`.
 //!
 //! `FAILED` (the receiver's channel is full), an Avro error, a timeout or a broken connection
 //! roll the take back and the runner backs off; the connection is dropped and opened again
@@ -10,6 +11,9 @@
 //! `reset-connection-interval` (seconds; 0 = never), `compression-type` (`deflate`) and
 //! `compression-level` (6), `maxIoWorkers` (read; not needed). TLS (`ssl = true`) is not
 //! implemented yet: such a sink is refused as a partial topology.
+//!
+//! Flumen's `batchBytes` (default 16 MiB) cuts a take whose events pass it into several calls,
+//! so a take of large events never exceeds what the receiver takes in one request.
 //!
 //! Flumen's `concurrency` (default 1, as Flume: one call at a time, in order) keeps up to that
 //! many takes in flight, each on its own connection and acknowledged by its `OK`
@@ -24,8 +28,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use flumen_avro_rpc::connection::{Connection, ConnectionOptions, RpcError};
 
+use super::util::batch::BatchLimits;
 use super::{Ack, Delivered, Delivery, Sink, SinkError};
-use crate::config::{Finding, FindingKind, PropReader};
+use crate::config::PropReader;
 use crate::event::Event;
 
 /// Flume's default `batch-size`.
@@ -56,6 +61,8 @@ pub struct AvroSinkConfig {
     pub deflate: Option<u32>,
     /// `concurrency`: takes in flight, one connection each.
     pub concurrency: usize,
+    /// `batchBytes`: most bytes of events per call.
+    pub batch_bytes: usize,
 }
 
 impl AvroSinkConfig {
@@ -78,7 +85,8 @@ impl AvroSinkConfig {
         let level = r.number("compression-level", DEFAULT_COMPRESSION_LEVEL, 0, 9);
         let _ = r.opt_string("maxIoWorkers");
         let concurrency = r.number("concurrency", 1usize, 1, 64);
-        refuse_tls(r);
+        let batch_bytes = r.number("batchBytes", DEFAULT_BATCH_BYTES, 1024, 1 << 30);
+        crate::tls::refuse_if_on(r, &["ssl"], "avro sink", crate::tls::CLIENT_SETTINGS);
         if r.is_fatal() || r.lacking().is_some() {
             return None;
         }
@@ -92,33 +100,8 @@ impl AvroSinkConfig {
             reset_interval: Some(reset?).filter(|s| *s > 0).map(Duration::from_secs),
             deflate: if deflate { Some(level?) } else { None },
             concurrency: concurrency?,
+            batch_bytes: batch_bytes?,
         })
-    }
-}
-
-/// TLS is not implemented yet: a sink asking for it is refused, never sent in clear.
-fn refuse_tls(r: &mut PropReader<'_>) {
-    if !r.bool("ssl", false) {
-        return;
-    }
-    let finding = Finding::new(
-        FindingKind::UnsupportedType,
-        r.raw("ssl").map(|p| p.origin.clone()),
-        r.full_key("ssl"),
-        "TLS is not implemented yet by Flumen's avro sink; the sink is refused rather than sending in clear text.",
-    );
-    r.unsupported("TLS (`ssl`)", finding);
-    for k in [
-        "trust-all-certs",
-        "truststore",
-        "truststore-password",
-        "truststore-type",
-        "exclude-protocols",
-        "include-protocols",
-        "exclude-cipher-suites",
-        "include-cipher-suites",
-    ] {
-        r.mark_used(k);
     }
 }
 
@@ -207,6 +190,22 @@ impl AvroSink {
     }
 }
 
+/// Default `batchBytes`: most bytes of events in one call. A take of large events is sent as
+/// several calls, well under the 64 MiB an avro source takes by default (`maxFrameBytes`), so
+/// that a big take is not refused, rolled back and retried for ever. All calls must succeed
+/// before the take commits; after a failure the calls before it are sent again.
+pub const DEFAULT_BATCH_BYTES: usize = 16 << 20;
+
+/// About what an event takes encoded: its body, its headers, a few length bytes.
+fn encoded_len(event: &Event) -> usize {
+    let headers: usize = event
+        .headers
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 4)
+        .sum();
+    event.body.len() + headers + 8
+}
+
 /// A failed call as the runner sees it: `FAILED` or an Avro error is the receiver's refusal,
 /// anything else a transport failure.
 fn sink_error(error: RpcError) -> SinkError {
@@ -264,7 +263,15 @@ impl Sink for AvroSink {
                 .await
                 .map_err(sink_error)?,
         };
-        let result = conn.append_batch(events).await;
+        let mut result = Ok(());
+        for call in
+            BatchLimits::new(events.len(), self.config.batch_bytes).split(events, encoded_len)
+        {
+            result = conn.append_batch(call).await;
+            if result.is_err() {
+                break;
+            }
+        }
         self.server_hash = conn.server_hash().or(self.server_hash);
         // After a failure the connection is dropped, as Flume's client is reset.
         if result.is_ok() {
@@ -280,20 +287,28 @@ impl Sink for AvroSink {
             self.deliver(events).await?;
             return Ok(Delivery::Done(Delivered::all(events.len())));
         }
-        let mut call = Vec::new();
-        flumen_avro_rpc::protocol::write_append_batch(events, &mut call).map_err(|e| {
-            SinkError::Io {
-                context: format!("encoding a batch for {}", self.endpoint),
-                source: std::io::Error::other(e.to_string()),
-            }
-        })?;
+        let mut calls = Vec::new();
+        for chunk in
+            BatchLimits::new(events.len(), self.config.batch_bytes).split(events, encoded_len)
+        {
+            let mut call = Vec::new();
+            flumen_avro_rpc::protocol::write_append_batch(chunk, &mut call).map_err(|e| {
+                SinkError::Io {
+                    context: format!("encoding a batch for {}", self.endpoint),
+                    source: std::io::Error::other(e.to_string()),
+                }
+            })?;
+            calls.push(call);
+        }
         let (pool, endpoint, options) = (self.pool.clone(), self.endpoint.clone(), self.options());
         let (reset, n) = (self.config.reset_interval, events.len());
         Ok(Delivery::Later(Ack::new(async move {
-            pool.call(&endpoint, options, reset, &call)
-                .await
-                .map(|()| Delivered::all(n))
-                .map_err(sink_error)
+            for call in &calls {
+                pool.call(&endpoint, options, reset, call)
+                    .await
+                    .map_err(sink_error)?;
+            }
+            Ok(Delivered::all(n))
         })))
     }
 

@@ -384,6 +384,31 @@ pub fn required(require_var: &str) -> bool {
         || std::env::var(require_var).is_ok_and(|v| v == "1")
 }
 
+/// Runs the oracle's netcat sender against `port` from event `start` for `seconds`, in the
+/// background; joins to `(success, summary)`.
+pub fn spawn_oracle_netcat(
+    port: u16,
+    acked: &Path,
+    start: u64,
+    seconds: u64,
+) -> std::thread::JoinHandle<(bool, String)> {
+    let (port, acked) = (port.to_string(), acked.to_string_lossy().into_owned());
+    let (start, seconds) = (start.to_string(), seconds.to_string());
+    std::thread::spawn(move || {
+        run_oracle(&[
+            "netcat",
+            "127.0.0.1",
+            &port,
+            "--acked",
+            &acked,
+            "--start",
+            &start,
+            "--seconds",
+            &seconds,
+        ])
+    })
+}
+
 /// The `"next"` number of a delivery-oracle sender summary (`{"acked": n, "next": m}`).
 pub fn oracle_next(summary: &str) -> u64 {
     summary

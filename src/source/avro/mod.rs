@@ -87,7 +87,7 @@ impl AvroSourceConfig {
             .is_some_and(|c| c.trim().eq_ignore_ascii_case("deflate"));
         let _ = r.opt_string("threads");
         let ip_filter = read_ip_filter(r);
-        refuse_tls(r);
+        crate::tls::refuse_if_on(r, &["ssl"], "avro source", crate::tls::SERVER_SETTINGS);
         let limits = NetLimits::from_props(r);
         let max_frame_bytes = r.number("maxFrameBytes", DEFAULT_MAX_FRAME_BYTES, 1024, 1 << 30);
         let max_events = r.number(
@@ -139,31 +139,6 @@ fn read_ip_filter(r: &mut PropReader<'_>) -> Option<Option<Arc<IpFilter>>> {
         format!("{problem}; Flume fails to configure the source."),
     ));
     None
-}
-
-/// TLS is not implemented yet: a source asking for it is refused, never served in clear.
-fn refuse_tls(r: &mut PropReader<'_>) {
-    if !r.bool("ssl", false) {
-        return;
-    }
-    let finding = Finding::new(
-        FindingKind::UnsupportedType,
-        r.raw("ssl").map(|p| p.origin.clone()),
-        r.full_key("ssl"),
-        "TLS is not implemented yet by Flumen's avro source; the source is refused rather than served in clear text.",
-    );
-    r.unsupported("TLS (`ssl`)", finding);
-    for k in [
-        "keystore",
-        "keystore-password",
-        "keystore-type",
-        "exclude-protocols",
-        "include-protocols",
-        "exclude-cipher-suites",
-        "include-cipher-suites",
-    ] {
-        r.mark_used(k);
-    }
 }
 
 /// The avro source.

@@ -164,31 +164,12 @@ impl HttpConfig {
                 None
             }
         };
-        for key in ["ssl", "enableSSL"] {
-            if r.bool(key, false) {
-                let finding = Finding::new(
-                    FindingKind::UnsupportedType,
-                    r.raw(key).map(|p| p.origin.clone()),
-                    r.full_key(key),
-                    "TLS is not implemented by Flumen's http source; the source is refused rather than served in clear text.",
-                );
-                r.unsupported("TLS (`ssl`)", finding);
-                // Flume reads the keystore settings when TLS is on.
-                for k in [
-                    "keystore",
-                    "keystore-password",
-                    "keystore-type",
-                    "keystorePassword",
-                    "exclude-protocols",
-                    "excludeProtocols",
-                    "include-protocols",
-                    "exclude-cipher-suites",
-                    "include-cipher-suites",
-                ] {
-                    r.mark_used(k);
-                }
-            }
-        }
+        crate::tls::refuse_if_on(
+            r,
+            &["ssl", "enableSSL"],
+            "http source",
+            crate::tls::SERVER_SETTINGS,
+        );
         let limits = NetLimits::from_props(r);
         let max_request_bytes = r.number(
             "maxRequestBytes",

@@ -81,6 +81,16 @@ fn dead_address() -> String {
     l.local_addr().expect("address").to_string()
 }
 
+/// A client of `kind` over `hosts`, Flume's other defaults.
+fn config(hosts: Vec<String>, kind: ClientKind) -> ClientConfig {
+    ClientConfig {
+        hosts,
+        batch_size: 100,
+        options: ConnectionOptions::default(),
+        kind,
+    }
+}
+
 fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
@@ -165,16 +175,14 @@ async fn the_default_client_sends_single_events_and_batches_in_batch_size_calls(
 #[tokio::test]
 async fn failover_moves_past_a_dead_host_and_sticks_to_the_live_one() {
     let (failing, live) = (server(Status::Failed).await, server(Status::Ok).await);
-    let mut client = RpcClient::new(ClientConfig {
-        hosts: vec![
+    let mut client = RpcClient::new(config(
+        vec![
             dead_address(),
             failing.address.clone(),
             live.address.clone(),
         ],
-        batch_size: 100,
-        options: ConnectionOptions::default(),
-        kind: ClientKind::Failover { max_attempts: 3 },
-    });
+        ClientKind::Failover { max_attempts: 3 },
+    ));
     client
         .append_batch(&events(5))
         .await
@@ -182,16 +190,14 @@ async fn failover_moves_past_a_dead_host_and_sticks_to_the_live_one() {
     client.append_batch(&events(5)).await.expect("again");
     assert_eq!(live.accepted.load(Ordering::SeqCst), 10);
     assert_eq!(failing.calls.load(Ordering::SeqCst), 1, "not tried again");
-    let mut limited = RpcClient::new(ClientConfig {
-        hosts: vec![
+    let mut limited = RpcClient::new(config(
+        vec![
             dead_address(),
             failing.address.clone(),
             live.address.clone(),
         ],
-        batch_size: 100,
-        options: ConnectionOptions::default(),
-        kind: ClientKind::Failover { max_attempts: 2 },
-    });
+        ClientKind::Failover { max_attempts: 2 },
+    ));
     let error = limited
         .append_batch(&events(1))
         .await
@@ -205,16 +211,14 @@ async fn failover_moves_past_a_dead_host_and_sticks_to_the_live_one() {
 #[tokio::test]
 async fn load_balancing_spreads_calls_and_backs_off_a_failing_host() {
     let (a, b) = (server(Status::Ok).await, server(Status::Ok).await);
-    let mut client = RpcClient::new(ClientConfig {
-        hosts: vec![a.address.clone(), b.address.clone()],
-        batch_size: 100,
-        options: ConnectionOptions::default(),
-        kind: ClientKind::LoadBalance {
+    let mut client = RpcClient::new(config(
+        vec![a.address.clone(), b.address.clone()],
+        ClientKind::LoadBalance {
             selector: Selector::RoundRobin,
             backoff: false,
             max_backoff: DEFAULT_MAX_BACKOFF,
         },
-    });
+    ));
     for _ in 0..4 {
         client.append_batch(&events(1)).await.expect("sent");
     }
@@ -222,16 +226,14 @@ async fn load_balancing_spreads_calls_and_backs_off_a_failing_host() {
     assert_eq!(b.calls.load(Ordering::SeqCst), 2);
 
     let (failing, live) = (server(Status::Failed).await, server(Status::Ok).await);
-    let mut client = RpcClient::new(ClientConfig {
-        hosts: vec![failing.address.clone(), live.address.clone()],
-        batch_size: 100,
-        options: ConnectionOptions::default(),
-        kind: ClientKind::LoadBalance {
+    let mut client = RpcClient::new(config(
+        vec![failing.address.clone(), live.address.clone()],
+        ClientKind::LoadBalance {
             selector: Selector::RoundRobin,
             backoff: true,
             max_backoff: DEFAULT_MAX_BACKOFF,
         },
-    });
+    ));
     // The first call fails on `failing` and goes to `live`; the second would start at
     // `failing` (round robin) but it is left out for a second.
     for _ in 0..2 {
