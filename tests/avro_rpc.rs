@@ -135,15 +135,7 @@ fn two_tiers_survive_kill_9(extra_source: &str, extra_sink: &str, acks: u64) {
     // Per kill: the edge's sink may resend its open takes (commits in flight and the one in
     // hand), the collector's sink may rewrite its own, and a sender resends one line.
     let in_flight = flumen::sink::slot::COMMITS_IN_FLIGHT as u64 + acks;
-    let max_duplicates = (kills * (2 * in_flight * BATCH + 1)).to_string();
-    let (ok, verdict) = run_oracle(&[
-        "verify",
-        &out.to_string_lossy(),
-        "--acked",
-        &acked.to_string_lossy(),
-        "--max-duplicates",
-        &max_duplicates,
-    ]);
+    let (ok, verdict) = oracle_verify(&out, &acked, kills * (2 * in_flight * BATCH + 1));
     eprintln!("{} acknowledged; oracle: {verdict}", acked_count(&acked));
     assert!(ok, "oracle: {verdict}");
 }
@@ -239,17 +231,7 @@ fn hostile_clients_are_dropped_and_a_well_behaved_edge_is_still_served() {
     let (edge_dir, collector_dir) = (test_dir(), test_dir());
     let out = collector_dir.path().join("out");
     let port = unused_port();
-    let mut collector = Agent::start(
-        collector_dir.path(),
-        "c",
-        &collector_config(
-            collector_dir.path(),
-            port,
-            "c.sources.r1.maxFrameBytes = 1048576\n",
-        ),
-        &[],
-    );
-    collector.wait_for_port("r1");
+    let mut collector = collector_taking_1_mib(collector_dir.path(), port);
     let frame_of = |count: i32, len: i32| {
         let mut v = Vec::new();
         v.extend(7i32.to_be_bytes());
@@ -337,6 +319,14 @@ fn a_collector_dying_between_its_commit_and_its_ok_gets_the_batch_again() {
         "the committed but unanswered batch came again ({} lines)",
         all.len()
     );
+}
+
+/// Starts a collector on `port` that takes at most 1 MiB per request.
+fn collector_taking_1_mib(dir: &Path, port: u16) -> Agent {
+    let cfg = collector_config(dir, port, "c.sources.r1.maxFrameBytes = 1048576\n");
+    let mut collector = Agent::start(dir, "c", &cfg, &[]);
+    collector.wait_for_port("r1");
+    collector
 }
 
 /// Starts an edge forwarding to `port` and sends it `lines` (one event each), asserting that
@@ -437,17 +427,7 @@ fn a_take_larger_than_the_collectors_frame_limit_goes_in_several_calls() {
     let (edge_dir, collector_dir) = (test_dir(), test_dir());
     let out = collector_dir.path().join("out");
     let port = unused_port();
-    let mut collector = Agent::start(
-        collector_dir.path(),
-        "c",
-        &collector_config(
-            collector_dir.path(),
-            port,
-            "c.sources.r1.maxFrameBytes = 1048576\n",
-        ),
-        &[],
-    );
-    collector.wait_for_port("r1");
+    let mut collector = collector_taking_1_mib(collector_dir.path(), port);
     // 30 lines of 100 KB: one take of 3 MB against a collector taking 1 MiB per request.
     let mut edge = Agent::start(
         edge_dir.path(),

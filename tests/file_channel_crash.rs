@@ -143,17 +143,9 @@ fn kill_9_loop_loses_no_acknowledged_event_and_taken_data_files_are_deleted() {
     let status = agent.terminate();
     assert!(status.success(), "exit {status:?}; log:\n{}", agent.log());
     let in_flight = flumen::sink::slot::COMMITS_IN_FLIGHT as u64 + 1;
-    let max_duplicates = (KILLS * (in_flight * SINK_BATCH + 1)).to_string();
-    let (ok, verdict) = run_oracle(&[
-        "verify",
-        &out.to_string_lossy(),
-        "--acked",
-        &acked.to_string_lossy(),
-        // Per kill: a sink batch written but not committed, and the one line the source had
-        // put but not yet acknowledged (the sender sends it again).
-        "--max-duplicates",
-        &max_duplicates,
-    ]);
+    // Per kill: the sink batches written but not committed, and the one line the source had
+    // put but not yet acknowledged (the sender sends it again).
+    let (ok, verdict) = oracle_verify(&out, &acked, KILLS * (in_flight * SINK_BATCH + 1));
     eprintln!("oracle: {verdict}");
     assert!(ok && drained, "oracle: {verdict}; log:\n{}", agent.log());
     assert!(

@@ -409,6 +409,19 @@ pub fn spawn_oracle_netcat(
     })
 }
 
+/// The oracle's verdict on `out` against the events listed in `acked`, allowing
+/// `max_duplicates` duplicate lines: `(passed, the oracle's JSON line)`.
+pub fn oracle_verify(out: &Path, acked: &Path, max_duplicates: u64) -> (bool, String) {
+    run_oracle(&[
+        "verify",
+        &out.to_string_lossy(),
+        "--acked",
+        &acked.to_string_lossy(),
+        "--max-duplicates",
+        &max_duplicates.to_string(),
+    ])
+}
+
 /// The `"next"` number of a delivery-oracle sender summary (`{"acked": n, "next": m}`).
 pub fn oracle_next(summary: &str) -> u64 {
     summary
