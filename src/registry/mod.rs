@@ -117,9 +117,9 @@ pub static ENTRIES: &[Entry] = &[
         classes: &["org.apache.flume.source.AvroSource"],
         doc: "Events from Flume's avro sinks and RPC clients (Avro RPC); OK once committed.",
         counters: CounterSet::Standard,
-        build: |_, r| {
+        build: |ctx, r| {
             Some(Built::Source(Box::new(AvroSource::new(
-                AvroSourceConfig::from_props(r)?,
+                AvroSourceConfig::from_props(r, ctx.system_properties)?,
             ))))
         },
     },
@@ -239,7 +239,12 @@ pub static ENTRIES: &[Entry] = &[
         classes: &["org.apache.flume.sink.AvroSink"],
         doc: "Sends each batch to an avro source (another tier) over Avro RPC; commits after its OK.",
         counters: CounterSet::Standard,
-        build: |_, r| Some(Built::Sink(Box::new(AvroSink::new(AvroSinkConfig::from_props(r)?)))),
+        build: |ctx, r| {
+            Some(Built::Sink(Box::new(AvroSink::new(AvroSinkConfig::from_props(
+                r,
+                ctx.system_properties,
+            )?))))
+        },
     },
 ];
 

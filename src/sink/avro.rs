@@ -9,8 +9,11 @@
 //! Keys: Flume's `hostname`, `port`, `batch-size` (100), `connect-timeout` and
 //! `request-timeout` (20,000 ms; at least 1,000, as Flume raises smaller values),
 //! `reset-connection-interval` (seconds; 0 = never), `compression-type` (`deflate`) and
-//! `compression-level` (6), `maxIoWorkers` (read; not needed). TLS (`ssl = true`) is not
-//! implemented yet: such a sink is refused as a partial topology.
+//! `compression-level` (6), `maxIoWorkers` (read; not needed), and TLS: `ssl`,
+//! `trust-all-certs`, `truststore`, `truststore-password`, `truststore-type` and the protocol
+//! and cipher-suite filters ([`crate::tls`]); the collector's certificate must name
+//! `hostname`. `ssl` with `compression-type = deflate` is not supported yet (Flume runs TLS
+//! inside the zlib stream) and is refused as a partial topology.
 //!
 //! Flumen's `batchBytes` (default 16 MiB) cuts a take whose events pass it into several calls,
 //! so a take of large events never exceeds what the receiver takes in one request.
@@ -26,7 +29,7 @@ use std::time::Duration;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use flumen_avro_rpc::connection::{Connection, ConnectionOptions, RpcError};
+use flumen_avro_rpc::connection::{Connection, ConnectionOptions, RpcError, TlsClient};
 
 use super::util::batch::BatchLimits;
 use super::{Ack, Delivered, Delivery, Sink, SinkError};
@@ -63,12 +66,17 @@ pub struct AvroSinkConfig {
     pub concurrency: usize,
     /// `batchBytes`: most bytes of events per call.
     pub batch_bytes: usize,
+    /// `ssl = true`: the TLS client and the name the collector's certificate must carry.
+    pub tls: Option<TlsClient>,
 }
 
 impl AvroSinkConfig {
     /// Reads Flume's avro sink keys; `None` when Flume would drop the sink or Flumen lacks
     /// what it asks for (TLS).
-    pub fn from_props(r: &mut PropReader<'_>) -> Option<Self> {
+    pub fn from_props(
+        r: &mut PropReader<'_>,
+        system: &std::collections::BTreeMap<String, String>,
+    ) -> Option<Self> {
         let hostname = r.required_string("hostname");
         let port = match r.required_string("port") {
             Some(_) => r.number("port", 0u16, 1, u16::MAX),
@@ -86,13 +94,24 @@ impl AvroSinkConfig {
         let _ = r.opt_string("maxIoWorkers");
         let concurrency = r.number("concurrency", 1usize, 1, 64);
         let batch_bytes = r.number("batchBytes", DEFAULT_BATCH_BYTES, 1024, 1 << 30);
-        crate::tls::refuse_if_on(r, &["ssl"], "avro sink", crate::tls::CLIENT_SETTINGS);
+        let tls = crate::tls::client_config(r, system, "avro sink");
+        if deflate && matches!(tls, Some(Some(_))) {
+            crate::tls::refuse_with_deflate(r, "avro sink");
+        }
         if r.is_fatal() || r.lacking().is_some() {
             return None;
         }
+        let hostname = hostname?;
+        let tls = match tls? {
+            Some(config) => Some(TlsClient {
+                config,
+                server_name: server_name(r, &hostname)?,
+            }),
+            None => None,
+        };
         let floor = |ms: u64| Duration::from_millis(ms.max(MIN_TIMEOUT_MS));
         Some(AvroSinkConfig {
-            hostname: hostname?,
+            hostname,
             port: port?,
             batch_size: batch_size?,
             connect_timeout: floor(connect?),
@@ -101,6 +120,7 @@ impl AvroSinkConfig {
             deflate: if deflate { Some(level?) } else { None },
             concurrency: concurrency?,
             batch_bytes: batch_bytes?,
+            tls,
         })
     }
 }
@@ -186,6 +206,28 @@ impl AvroSink {
             connect_timeout: self.config.connect_timeout,
             request_timeout: self.config.request_timeout,
             deflate: self.config.deflate,
+            tls: self.config.tls.clone(),
+        }
+    }
+}
+
+/// The name a TLS collector's certificate must carry: `hostname`, a DNS name or an address.
+fn server_name(
+    r: &mut PropReader<'_>,
+    hostname: &str,
+) -> Option<rustls::pki_types::ServerName<'static>> {
+    match rustls::pki_types::ServerName::try_from(hostname.to_string()) {
+        Ok(name) => Some(name),
+        Err(error) => {
+            let origin = r.raw("hostname").map(|p| p.origin.clone());
+            let key = r.full_key("hostname");
+            r.drop_component(crate::config::Finding::new(
+                crate::config::FindingKind::BadValue,
+                origin,
+                key,
+                format!("`{hostname}` cannot be checked against a TLS certificate: {error}."),
+            ));
+            None
         }
     }
 }
@@ -304,7 +346,7 @@ impl Sink for AvroSink {
         let (reset, n) = (self.config.reset_interval, events.len());
         Ok(Delivery::Later(Ack::new(async move {
             for call in &calls {
-                pool.call(&endpoint, options, reset, call)
+                pool.call(&endpoint, options.clone(), reset, call)
                     .await
                     .map_err(sink_error)?;
             }

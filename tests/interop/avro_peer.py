@@ -6,10 +6,10 @@ on a connection's requests until a response establishes it, an unknown client ge
 the client resends with its protocol text, and compression is one zlib stream per
 connection, sync-flushed after each frame.
 
-    avro_peer.py client PORT --connections C --batches B --size N [--deflate]
+    avro_peer.py client PORT --connections C --batches B --size N [--deflate] [--tls-ca CA]
         sends B appendBatch calls of N events on each of C connections (one after the
         other); prints {"sent": n, "matches": [[...] per connection]}.
-    avro_peer.py server --out FILE [--deflate] [--fail-first K]
+    avro_peer.py server --out FILE [--deflate] [--fail-first K] [--tls-cert C --tls-key K]
         listens on 127.0.0.1 (port printed as "port P"), answers FAILED to the first K
         batches and OK after, and appends each accepted event to FILE as a JSON line.
 """
@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -140,6 +141,9 @@ def client(a):
     server_hash = PROTOCOL_HASH
     for c in range(a.connections):
         sock = socket.create_connection(("127.0.0.1", a.port), timeout=20)
+        if a.tls_ca:
+            context = ssl.create_default_context(cafile=a.tls_ca)
+            sock = context.wrap_socket(sock, server_hostname="localhost")
         link = Link(sock, a.deflate)
         established, send_text, seen = False, False, []
         for b in range(a.batches):
@@ -258,8 +262,17 @@ def server(a):
     listener.listen(16)
     print(f"port {listener.getsockname()[1]}", flush=True)
     responder = Responder(a)
+    context = None
+    if a.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(a.tls_cert, a.tls_key)
     while True:
         sock, _ = listener.accept()
+        if context:
+            try:
+                sock = context.wrap_socket(sock, server_side=True)
+            except (ssl.SSLError, OSError):
+                continue
         threading.Thread(target=responder.serve, args=(sock,), daemon=True).start()
 
 
@@ -272,10 +285,13 @@ def main():
     c.add_argument("--batches", type=int, default=5)
     c.add_argument("--size", type=int, default=20)
     c.add_argument("--deflate", action="store_true")
+    c.add_argument("--tls-ca", help="speak TLS, trusting this CA (PEM) for `localhost`")
     s = sub.add_parser("server")
     s.add_argument("--out", required=True)
     s.add_argument("--deflate", action="store_true")
     s.add_argument("--fail-first", type=int, default=0)
+    s.add_argument("--tls-cert", help="speak TLS with this certificate (PEM)")
+    s.add_argument("--tls-key", help="and this private key (PEM)")
     a = p.parse_args()
     (client if a.mode == "client" else server)(a)
 

@@ -53,7 +53,7 @@ pub enum ClientKind {
 }
 
 /// A client's resolved configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ClientConfig {
     /// `host:port` of each host, in `hosts` order.
     pub hosts: Vec<String>,
@@ -107,6 +107,7 @@ impl ClientConfig {
                 .then(|| number("compression-level", 6))
                 .transpose()?
                 .map(|l| l.min(9) as u32),
+            tls: None,
         };
         let kind = match get("client.type").unwrap_or("default") {
             "default" if hosts.len() == 1 => ClientKind::Default,
@@ -261,7 +262,7 @@ impl RpcClient {
     }
 
     async fn send_to(&mut self, i: usize, events: &[Event], single: bool) -> Result<(), RpcError> {
-        let options = self.config.options;
+        let options = self.config.options.clone();
         let host = &mut self.hosts[i];
         let mut conn = match host.conn.take() {
             Some(conn) => conn,

@@ -2,11 +2,13 @@
 //! requestor does (remembering the server's hash across reconnects), send a call and wait
 //! for its answer within the request timeout.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use flumen_core::event::Event;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::deflate::{Deflater, Inflater};
@@ -68,8 +70,23 @@ pub enum RpcError {
     },
 }
 
-/// Timeouts and compression of a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// TLS for a connection: the client configuration and the name the server's certificate must
+/// carry.
+#[derive(Clone, Debug)]
+pub struct TlsClient {
+    /// The rustls client configuration (trust, protocol versions, suites).
+    pub config: Arc<rustls::ClientConfig>,
+    /// The server's name (a DNS name or an IP address) as its certificate must show it.
+    pub server_name: ServerName<'static>,
+}
+
+/// A byte stream a connection runs over: TCP, or TLS over TCP.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// Timeouts, compression and TLS of a connection.
+#[derive(Clone, Debug)]
 pub struct ConnectionOptions {
     /// Longest wait for the TCP connection.
     pub connect_timeout: Duration,
@@ -77,6 +94,8 @@ pub struct ConnectionOptions {
     pub request_timeout: Duration,
     /// `Some(level)`: compress with one zlib stream per direction.
     pub deflate: Option<u32>,
+    /// TLS, when the server speaks it.
+    pub tls: Option<TlsClient>,
 }
 
 impl Default for ConnectionOptions {
@@ -86,6 +105,7 @@ impl Default for ConnectionOptions {
             connect_timeout: Duration::from_secs(20),
             request_timeout: Duration::from_secs(20),
             deflate: None,
+            tls: None,
         }
     }
 }
@@ -94,7 +114,7 @@ impl Default for ConnectionOptions {
 pub struct Connection {
     address: String,
     options: ConnectionOptions,
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     session: ClientSession,
     serial: i32,
     decoder: FrameDecoder,
@@ -114,7 +134,19 @@ impl Connection {
         server_hash: Option<[u8; 16]>,
     ) -> Result<Connection, RpcError> {
         protocol::limit_allocations();
-        let connect = TcpStream::connect(address);
+        let connect = async {
+            let tcp = TcpStream::connect(address).await?;
+            let _ = tcp.set_nodelay(true);
+            let stream: Box<dyn Stream> = match &options.tls {
+                Some(tls) => Box::new(
+                    tokio_rustls::TlsConnector::from(tls.config.clone())
+                        .connect(tls.server_name.clone(), tcp)
+                        .await?,
+                ),
+                None => Box::new(tcp),
+            };
+            std::io::Result::Ok(stream)
+        };
         let stream = match tokio::time::timeout(options.connect_timeout, connect).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(source)) => {
@@ -131,16 +163,15 @@ impl Connection {
                 })
             }
         };
-        let _ = stream.set_nodelay(true);
         Ok(Connection {
             address: address.to_string(),
-            options,
             stream,
             session: ClientSession::resuming(server_hash),
             serial: 0,
             decoder: FrameDecoder::new(MAX_ANSWER_BYTES),
             deflater: options.deflate.map(Deflater::new),
             inflater: options.deflate.map(|_| Inflater::default()),
+            options,
             plain: BytesMut::new(),
             opened: Instant::now(),
             call: Vec::new(),

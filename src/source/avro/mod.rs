@@ -12,11 +12,14 @@
 //! room in the budget within 10 s closes its connection), `maxFrameBytes` (default 64 MiB: one
 //! request's size; a larger announced frame closes the connection) and `maxEventsPerRequest`
 //! (default 100,000; a larger call, or an event with more than 1,000 headers, closes it too).
-//! `threads` is read and not needed: connections are tasks, not threads. TLS (`ssl = true`) is
-//! not implemented yet: such a source is refused as a partial topology rather than served in
-//! clear text. When it comes it goes inside the zlib stream, as in Flume 1.11 (its source and
-//! client put the zlib codec first in the Netty pipeline and TLS after it, and Avro's own
-//! frame codec after both): on the wire, zlib carries TLS records carrying frames.
+//! `threads` is read and not needed: connections are tasks, not threads. TLS: `ssl`,
+//! `keystore`, `keystore-password`, `keystore-type` (PKCS12, or PEM as an extension; a JKS
+//! file is named with the `keytool` command that converts it) and the protocol and
+//! cipher-suite filters ([`crate::tls`]); a TLS handshake must finish within 10 s. With
+//! `compression-type = deflate`, Flume 1.11 runs TLS inside the zlib stream (its source and
+//! client put the zlib codec first in the Netty pipeline and TLS after it, and Avro's frame
+//! codec after both: on the wire, zlib carries TLS records carrying frames); Flumen does not
+//! layer them yet and refuses `ssl` with `deflate`.
 
 pub mod ip_filter;
 
@@ -26,7 +29,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::limits::{Connections, Held, InFlight, NetLimits};
@@ -70,12 +73,17 @@ pub struct AvroSourceConfig {
     pub max_frame_bytes: usize,
     /// `maxEventsPerRequest`.
     pub max_events: usize,
+    /// `ssl = true`: the TLS server configuration (keystore, protocols, suites).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl AvroSourceConfig {
     /// Reads Flume's avro source keys; `None` when Flume would drop the source or Flumen
     /// lacks what it asks for (TLS).
-    pub fn from_props(r: &mut PropReader<'_>) -> Option<Self> {
+    pub fn from_props(
+        r: &mut PropReader<'_>,
+        system: &std::collections::BTreeMap<String, String>,
+    ) -> Option<Self> {
         let bind = r.required_string("bind");
         let port = match r.required_string("port") {
             Some(_) => r.number("port", 0u16, 0, u16::MAX),
@@ -87,7 +95,10 @@ impl AvroSourceConfig {
             .is_some_and(|c| c.trim().eq_ignore_ascii_case("deflate"));
         let _ = r.opt_string("threads");
         let ip_filter = read_ip_filter(r);
-        crate::tls::refuse_if_on(r, &["ssl"], "avro source", crate::tls::SERVER_SETTINGS);
+        let tls = crate::tls::server_config(r, system, "avro source");
+        if deflate && matches!(tls, Some(Some(_))) {
+            crate::tls::refuse_with_deflate(r, "avro source");
+        }
         let limits = NetLimits::from_props(r);
         let max_frame_bytes = r.number("maxFrameBytes", DEFAULT_MAX_FRAME_BYTES, 1024, 1 << 30);
         let max_events = r.number(
@@ -107,6 +118,7 @@ impl AvroSourceConfig {
             limits: limits?,
             max_frame_bytes: max_frame_bytes?,
             max_events: max_events?,
+            tls: tls?,
         })
     }
 }
@@ -162,9 +174,10 @@ impl Source for AvroSource {
     fn describe(&self) -> String {
         let c = &self.config;
         format!(
-            "bind={} port={} compression-type={} ipFilter={} maxConnections={} maxInFlightBytes={} maxFrameBytes={} maxEventsPerRequest={}",
+            "bind={} port={} ssl={} compression-type={} ipFilter={} maxConnections={} maxInFlightBytes={} maxFrameBytes={} maxEventsPerRequest={}",
             c.bind,
             c.port,
+            c.tls.is_some(),
             if c.deflate { "deflate" } else { "none" },
             c.ip_filter.is_some(),
             c.limits.max_connections,
@@ -207,7 +220,17 @@ impl Source for AvroSource {
                 }
                 ctx.counters.open_connections.add(1);
                 let mut conn = Conn::new(peer, &shared, &ctx);
-                if let Err(error) = conn.serve(stream).await {
+                let served = match &shared.config.tls {
+                    Some(tls) => match accept_tls(tls, stream).await {
+                        Ok(stream) => conn.serve(stream).await,
+                        Err(error) => Err(error),
+                    },
+                    None => {
+                        let _ = stream.set_nodelay(true);
+                        conn.serve(stream).await
+                    }
+                };
+                if let Err(error) = served {
                     if let Some(suppressed) = shared.bad_input.check() {
                         tracing::warn!(source = %ctx.name, %peer, %error, suppressed, "Closed a connection.");
                     }
@@ -220,6 +243,22 @@ impl Source for AvroSource {
         tracker.close();
         tracker.wait().await;
         Ok(())
+    }
+}
+
+/// Longest a client may take to finish its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The server side of a TLS handshake on `stream`, within [`TLS_HANDSHAKE_TIMEOUT`].
+async fn accept_tls(
+    config: &Arc<rustls::ServerConfig>,
+    stream: TcpStream,
+) -> std::io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
+    let _ = stream.set_nodelay(true);
+    let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(accepted) => accepted.map_err(|e| bad(format!("TLS handshake failed: {e}"))),
+        Err(_) => Err(bad("TLS handshake did not finish within 10 s")),
     }
 }
 
@@ -281,8 +320,10 @@ impl<'a> Conn<'a> {
 
     /// Serves requests until the client closes, sends what cannot be served, or the source
     /// stops.
-    async fn serve(&mut self, mut stream: TcpStream) -> std::io::Result<()> {
-        let _ = stream.set_nodelay(true);
+    async fn serve<S>(&mut self, mut stream: S) -> std::io::Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         let mut raw = vec![0u8; READ_SIZE];
         // Compressed bytes read but not inflated yet (the budget was full), and whether the
         // zlib stream may hold output it could not give for lack of room.
@@ -420,7 +461,10 @@ impl<'a> Conn<'a> {
     /// Writes an answer (compressed when the connection is), giving up when the source stops:
     /// a client that does not read must not hold the stop (its events are committed; without
     /// the answer it sends them again: at-least-once).
-    async fn write(&mut self, stream: &mut TcpStream, plain: Vec<u8>) -> std::io::Result<()> {
+    async fn write<S>(&mut self, stream: &mut S, plain: Vec<u8>) -> std::io::Result<()>
+    where
+        S: AsyncWrite + Unpin,
+    {
         let bytes = match &mut self.deflater {
             Some(deflater) => {
                 let mut out = Vec::with_capacity(plain.len() / 2 + 64);
