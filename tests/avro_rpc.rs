@@ -254,6 +254,9 @@ fn hostile_clients_are_dropped_and_a_well_behaved_edge_is_still_served() {
         let (answer, closed) = exchange(port, &bytes);
         assert!(closed && answer.is_empty(), "{what}: {answer:?}");
     }
+    // Absurd counts and lengths were refused before their bytes: nothing big was allocated.
+    let resident = rss(collector.pid());
+    assert!(resident < 128 << 20, "collector RSS {} MiB", resident >> 20);
     // A truncated frame, then silence: held open, costing its few bytes.
     let mut stalled = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
     stalled.write_all(&frame_of(1, 1000)[..]).expect("sending");

@@ -299,3 +299,82 @@ fn protocol_and_suite_filters_that_leave_nothing_are_reported() {
     let (code, json, _) = check_json(&as_a1(&collector(dir.path(), 4141, &only_13)), &[]);
     assert_eq!(code, 0, "{json:#}");
 }
+
+#[test]
+fn tls_inside_deflate_with_a_java_like_python_peer_layered_as_flume_does() {
+    let dir = test_dir();
+    let certs = dir.path().join("certs");
+    if !certificates(&certs) {
+        return;
+    }
+    let port = unused_port();
+    let source = format!(
+        "c.sources.r1.keystore = {}\nc.sources.r1.keystore-type = PEM\n\
+         c.sources.r1.compression-type = deflate\n",
+        certs.join("server.pem").display()
+    );
+    let mut c = Agent::start(dir.path(), "c", &collector(dir.path(), port, &source), &[]);
+    c.wait_for_port("r1");
+    let out = Command::new("python3")
+        .arg(interop("avro_peer.py"))
+        .args([
+            "client",
+            &port.to_string(),
+            "--connections",
+            "2",
+            "--batches",
+            "2",
+        ])
+        .args(["--size", "10", "--deflate", "--tls-ca"])
+        .arg(certs.join("ca.pem"))
+        .output()
+        .expect("python client");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let collected = dir.path().join("out");
+    wait_until("40 events from python", DEADLINE, || {
+        count_output_lines(&collected) >= 40
+    });
+    assert!(c.terminate().success(), "{}", c.log());
+}
+
+#[test]
+fn tls_inside_deflate_between_two_flumen_agents() {
+    let dir = test_dir();
+    let certs = dir.path().join("certs");
+    if !certificates(&certs) {
+        return;
+    }
+    let port = unused_port();
+    let source = format!(
+        "c.sources.r1.keystore = {}\nc.sources.r1.keystore-type = PEM\n\
+         c.sources.r1.compression-type = deflate\n",
+        certs.join("server.pem").display()
+    );
+    let mut c = Agent::start(dir.path(), "c", &collector(dir.path(), port, &source), &[]);
+    c.wait_for_port("r1");
+    let sink = format!(
+        "a1.sinks.k1.truststore = {}\na1.sinks.k1.compression-type = deflate\n",
+        certs.join("ca.pem").display()
+    );
+    let edge_dir = test_dir();
+    let mut a = Agent::start(
+        edge_dir.path(),
+        "a1",
+        &edge("localhost", port, 200, &sink),
+        &[],
+    );
+    let out = dir.path().join("out");
+    wait_until("200 events over TLS in zlib", DEADLINE, || {
+        count_output_lines(&out) >= 200
+    });
+    assert!(a.terminate().success(), "{}", a.log());
+    assert!(c.terminate().success(), "{}", c.log());
+    assert_eq!(
+        sorted_numbers(output_lines(&out)),
+        (0..200).collect::<Vec<_>>()
+    );
+}

@@ -12,16 +12,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-/// Resident memory of `pid`, in bytes (`VmRSS` of `/proc/<pid>/status`).
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// A counter of `component` from `/metrics`, 0 when absent.
 fn metric(mport: u16, component: &str, name: &str) -> u64 {
     let (status, body) = http_request(mport, "GET", "/metrics", &[], b"");

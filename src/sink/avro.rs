@@ -12,8 +12,8 @@
 //! `compression-level` (6), `maxIoWorkers` (read; not needed), and TLS: `ssl`,
 //! `trust-all-certs`, `truststore`, `truststore-password`, `truststore-type` and the protocol
 //! and cipher-suite filters ([`crate::tls`]); the collector's certificate must name
-//! `hostname`. `ssl` with `compression-type = deflate` is not supported yet (Flume runs TLS
-//! inside the zlib stream) and is refused as a partial topology.
+//! `hostname`. With `compression-type = deflate` TLS runs inside the zlib stream, as Flume
+//! layers them.
 //!
 //! Flumen's `batchBytes` (default 16 MiB) cuts a take whose events pass it into several calls,
 //! so a take of large events never exceeds what the receiver takes in one request.
@@ -95,9 +95,6 @@ impl AvroSinkConfig {
         let concurrency = r.number("concurrency", 1usize, 1, 64);
         let batch_bytes = r.number("batchBytes", DEFAULT_BATCH_BYTES, 1024, 1 << 30);
         let tls = crate::tls::client_config(r, system, "avro sink");
-        if deflate && matches!(tls, Some(Some(_))) {
-            crate::tls::refuse_with_deflate(r, "avro sink");
-        }
         if r.is_fatal() || r.lacking().is_some() {
             return None;
         }

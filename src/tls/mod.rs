@@ -53,16 +53,3 @@ pub const SERVER_SETTINGS: &[&str] = &[
     "exclude-cipher-suites",
     "include-cipher-suites",
 ];
-
-/// Refuses `ssl = true` together with `compression-type = deflate` on `what`: Flume 1.11 runs
-/// TLS inside the zlib stream (its pipelines put the zlib codec before TLS), which Flumen does
-/// not layer yet. The component is refused rather than run without one or the other.
-pub fn refuse_with_deflate(r: &mut PropReader<'_>, what: &str) {
-    let finding = Finding::new(
-        FindingKind::UnsupportedType,
-        r.raw("compression-type").map(|p| p.origin.clone()),
-        r.full_key("compression-type"),
-        format!("`ssl = true` with `compression-type = deflate` is not supported yet by Flumen's {what} (Flume runs TLS inside the zlib stream); it is refused."),
-    );
-    r.unsupported("TLS with deflate", finding);
-}

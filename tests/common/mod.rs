@@ -271,6 +271,16 @@ impl Drop for Agent {
     }
 }
 
+/// Resident memory of `pid`, in bytes (`VmRSS` of `/proc/<pid>/status`).
+pub fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
 /// A port nobody listens on (for the moment): a dead downstream for sinks.
 pub fn unused_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding port 0");

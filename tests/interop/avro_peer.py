@@ -89,11 +89,62 @@ def dec(schema, buf):
     return avro.io.DatumReader(schema).read(avro.io.BinaryDecoder(buf))
 
 
+class TlsInZlib:
+    """TLS inside a zlib stream, Flume 1.11's layering of ssl with deflate: the socket carries
+    one zlib stream each way (sync-flushed per write), and that stream carries TLS records."""
+
+    def __init__(self, sock, context, server_side, hostname=None):
+        self.sock = sock
+        self.comp = zlib.compressobj(6)
+        self.decomp = zlib.decompressobj()
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=server_side,
+                                    server_hostname=hostname)
+        while True:
+            try:
+                self.tls.do_handshake()
+                self._push()
+                return
+            except ssl.SSLWantReadError:
+                self._push()
+                if not self._pull():
+                    raise OSError("closed during the TLS handshake")
+
+    def _push(self):
+        data = self.outgoing.read()
+        if data:
+            self.sock.sendall(self.comp.compress(data) + self.comp.flush(zlib.Z_SYNC_FLUSH))
+
+    def _pull(self):
+        data = self.sock.recv(65536)
+        if not data:
+            return False
+        self.incoming.write(self.decomp.decompress(data))
+        return True
+
+    def sendall(self, data):
+        self.tls.write(data)
+        self._push()
+
+    def recv(self, n):
+        while True:
+            try:
+                return self.tls.read(n)
+            except ssl.SSLWantReadError:
+                if not self._pull():
+                    return b""
+
+    def close(self):
+        self.sock.close()
+
+
 class Link:
-    """Netty frames over a socket, through one zlib stream per direction when deflating."""
+    """Netty frames over a socket, through one zlib stream per direction when deflating
+    (unless TLS carries them: then the zlib stream is below TLS, in `TlsInZlib`)."""
 
     def __init__(self, sock, deflate):
         self.sock = sock
+        deflate = deflate and not isinstance(sock, TlsInZlib)
         self.comp = zlib.compressobj(6) if deflate else None
         self.decomp = zlib.decompressobj() if deflate else None
         self.pending = b""
@@ -143,7 +194,10 @@ def client(a):
         sock = socket.create_connection(("127.0.0.1", a.port), timeout=20)
         if a.tls_ca:
             context = ssl.create_default_context(cafile=a.tls_ca)
-            sock = context.wrap_socket(sock, server_hostname="localhost")
+            if a.deflate:
+                sock = TlsInZlib(sock, context, False, "localhost")
+            else:
+                sock = context.wrap_socket(sock, server_hostname="localhost")
         link = Link(sock, a.deflate)
         established, send_text, seen = False, False, []
         for b in range(a.batches):
@@ -270,7 +324,10 @@ def server(a):
         sock, _ = listener.accept()
         if context:
             try:
-                sock = context.wrap_socket(sock, server_side=True)
+                if a.deflate:
+                    sock = TlsInZlib(sock, context, True)
+                else:
+                    sock = context.wrap_socket(sock, server_side=True)
             except (ssl.SSLError, OSError):
                 continue
         threading.Thread(target=responder.serve, args=(sock,), daemon=True).start()

@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use crate::deflate::{Deflater, Inflater};
 use crate::frame::{self, Frame, FrameDecoder};
 use crate::protocol::{self, ClientSession, Reply, Status};
+use crate::zlib_stream::ZlibStream;
 
 /// Largest answer accepted (answers are a few bytes; a handshake carries a protocol text).
 const MAX_ANSWER_BYTES: usize = 1 << 20;
@@ -137,13 +138,23 @@ impl Connection {
         let connect = async {
             let tcp = TcpStream::connect(address).await?;
             let _ = tcp.set_nodelay(true);
-            let stream: Box<dyn Stream> = match &options.tls {
-                Some(tls) => Box::new(
-                    tokio_rustls::TlsConnector::from(tls.config.clone())
-                        .connect(tls.server_name.clone(), tcp)
-                        .await?,
-                ),
-                None => Box::new(tcp),
+            let connector = |tls: &TlsClient| {
+                (
+                    tokio_rustls::TlsConnector::from(tls.config.clone()),
+                    tls.server_name.clone(),
+                )
+            };
+            // With TLS and deflate, TLS runs inside the zlib stream (Flume's order).
+            let stream: Box<dyn Stream> = match (&options.tls, options.deflate) {
+                (Some(tls), Some(level)) => {
+                    let (c, name) = connector(tls);
+                    Box::new(c.connect(name, ZlibStream::new(tcp, level)).await?)
+                }
+                (Some(tls), None) => {
+                    let (c, name) = connector(tls);
+                    Box::new(c.connect(name, tcp).await?)
+                }
+                (None, _) => Box::new(tcp),
             };
             std::io::Result::Ok(stream)
         };
@@ -169,8 +180,15 @@ impl Connection {
             session: ClientSession::resuming(server_hash),
             serial: 0,
             decoder: FrameDecoder::new(MAX_ANSWER_BYTES),
-            deflater: options.deflate.map(Deflater::new),
-            inflater: options.deflate.map(|_| Inflater::default()),
+            // Under TLS the zlib stream is below it, not in the frames.
+            deflater: options
+                .deflate
+                .filter(|_| options.tls.is_none())
+                .map(Deflater::new),
+            inflater: options
+                .deflate
+                .filter(|_| options.tls.is_none())
+                .map(|_| Inflater::default()),
             options,
             plain: BytesMut::new(),
             opened: Instant::now(),
@@ -280,6 +298,7 @@ impl Connection {
             None => framed,
         };
         self.stream.write_all(&bytes).await?;
+        self.stream.flush().await?;
         let answer = self.read_frame().await?;
         if answer.serial != self.serial {
             return Err(std::io::Error::other(format!(

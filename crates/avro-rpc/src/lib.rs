@@ -4,7 +4,8 @@
 //! Flume's SDK offers ([`client`]: default, failover, load balancing).
 //!
 //! Layering on a connection, outermost first: TCP, then the zlib stream when
-//! `compression-type = deflate`, then frames, then Avro IPC messages.
+//! `compression-type = deflate`, then TLS when `ssl = true`, then frames, then Avro IPC
+//! messages — Flume 1.11's order (its Netty pipelines put the zlib codec before TLS).
 //!
 //! ```no_run
 //! use flumen_avro_rpc::client::{ClientConfig, RpcClient};
@@ -26,5 +27,6 @@ pub mod deflate;
 pub mod events;
 pub mod frame;
 pub mod protocol;
+pub mod zlib_stream;
 
 pub use connection::RpcError;

@@ -16,10 +16,9 @@
 //! `keystore`, `keystore-password`, `keystore-type` (PKCS12, or PEM as an extension; a JKS
 //! file is named with the `keytool` command that converts it) and the protocol and
 //! cipher-suite filters ([`crate::tls`]); a TLS handshake must finish within 10 s. With
-//! `compression-type = deflate`, Flume 1.11 runs TLS inside the zlib stream (its source and
-//! client put the zlib codec first in the Netty pipeline and TLS after it, and Avro's frame
-//! codec after both: on the wire, zlib carries TLS records carrying frames); Flumen does not
-//! layer them yet and refuses `ssl` with `deflate`.
+//! `compression-type = deflate`, TLS runs inside the zlib stream, as in Flume 1.11 (its source
+//! and client put the zlib codec first in the Netty pipeline and TLS after it, and Avro's frame
+//! codec after both: on the wire, zlib carries TLS records carrying frames).
 
 pub mod ip_filter;
 
@@ -30,7 +29,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::limits::{Connections, Held, InFlight, NetLimits};
 use super::{Source, SourceContext, SourceError};
@@ -40,6 +38,7 @@ use crate::rate_limit::RateLimit;
 use flumen_avro_rpc::deflate::{Deflater, Inflater};
 use flumen_avro_rpc::frame::{self, FrameDecoder};
 use flumen_avro_rpc::protocol::{self, Call, Incoming, KnownClients, ServerSession, Status};
+use flumen_avro_rpc::zlib_stream::ZlibStream;
 use ip_filter::IpFilter;
 
 /// Default `maxFrameBytes`.
@@ -96,9 +95,6 @@ impl AvroSourceConfig {
         let _ = r.opt_string("threads");
         let ip_filter = read_ip_filter(r);
         let tls = crate::tls::server_config(r, system, "avro source");
-        if deflate && matches!(tls, Some(Some(_))) {
-            crate::tls::refuse_with_deflate(r, "avro source");
-        }
         let limits = NetLimits::from_props(r);
         let max_frame_bytes = r.number("maxFrameBytes", DEFAULT_MAX_FRAME_BYTES, 1024, 1 << 30);
         let max_events = r.number(
@@ -220,12 +216,24 @@ impl Source for AvroSource {
                 }
                 ctx.counters.open_connections.add(1);
                 let mut conn = Conn::new(peer, &shared, &ctx);
-                let served = match &shared.config.tls {
-                    Some(tls) => match accept_tls(tls, stream).await {
-                        Ok(stream) => conn.serve(stream).await,
-                        Err(error) => Err(error),
-                    },
-                    None => {
+                let served = match (&shared.config.tls, shared.config.deflate) {
+                    // TLS inside the zlib stream, as Flume layers them.
+                    (Some(tls), true) => {
+                        let _ = stream.set_nodelay(true);
+                        let zlib = ZlibStream::new(stream, DEFLATE_LEVEL);
+                        match accept_tls(tls, zlib).await {
+                            Ok(stream) => conn.serve(stream).await,
+                            Err(error) => Err(error),
+                        }
+                    }
+                    (Some(tls), false) => {
+                        let _ = stream.set_nodelay(true);
+                        match accept_tls(tls, stream).await {
+                            Ok(stream) => conn.serve(stream).await,
+                            Err(error) => Err(error),
+                        }
+                    }
+                    (None, _) => {
                         let _ = stream.set_nodelay(true);
                         conn.serve(stream).await
                     }
@@ -250,11 +258,13 @@ impl Source for AvroSource {
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The server side of a TLS handshake on `stream`, within [`TLS_HANDSHAKE_TIMEOUT`].
-async fn accept_tls(
+async fn accept_tls<S>(
     config: &Arc<rustls::ServerConfig>,
-    stream: TcpStream,
-) -> std::io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
-    let _ = stream.set_nodelay(true);
+    stream: S,
+) -> std::io::Result<tokio_rustls::server::TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(accepted) => accepted.map_err(|e| bad(format!("TLS handshake failed: {e}"))),
@@ -304,7 +314,8 @@ struct Conn<'a> {
 
 impl<'a> Conn<'a> {
     fn new(peer: SocketAddr, shared: &'a Shared, ctx: &'a SourceContext) -> Self {
-        let deflate = shared.config.deflate;
+        // Under TLS the zlib stream is below it, not in the frames.
+        let deflate = shared.config.deflate && shared.config.tls.is_none();
         Conn {
             peer,
             shared,
@@ -474,7 +485,10 @@ impl<'a> Conn<'a> {
             None => plain,
         };
         tokio::select! {
-            written = stream.write_all(&bytes) => written,
+            written = async {
+                stream.write_all(&bytes).await?;
+                stream.flush().await
+            } => written,
             _ = self.ctx.shutdown.cancelled() => Err(std::io::Error::other("the source is stopping")),
         }
     }
