@@ -126,10 +126,7 @@ impl AvroSinkConfig {
 pub struct AvroSink {
     config: AvroSinkConfig,
     endpoint: String,
-    conn: Option<Connection>,
-    /// The receiver's protocol hash, learnt by an earlier connection.
-    server_hash: Option<[u8; 16]>,
-    /// Idle connections of the takes in flight (`concurrency` above 1).
+    /// Idle connections (one at `concurrency` 1) and the server hash they learnt.
     pool: Arc<Pool>,
 }
 
@@ -192,10 +189,25 @@ impl AvroSink {
         AvroSink {
             endpoint: format!("{}:{}", config.hostname, config.port),
             config,
-            conn: None,
-            server_hash: None,
             pool: Arc::default(),
         }
+    }
+
+    /// The take as `appendBatch` calls of at most `batchBytes` each.
+    fn encode(&self, events: &[Event]) -> Result<Vec<Vec<u8>>, SinkError> {
+        let limits = BatchLimits::new(events.len(), self.config.batch_bytes);
+        limits
+            .split(events, encoded_len)
+            .map(|chunk| {
+                let mut call = Vec::new();
+                flumen_avro_rpc::protocol::write_append_batch(chunk, &mut call)
+                    .map(|()| call)
+                    .map_err(|e| SinkError::Io {
+                        context: format!("encoding a batch for {}", self.endpoint),
+                        source: std::io::Error::other(e.to_string()),
+                    })
+            })
+            .collect()
     }
 
     fn options(&self) -> ConnectionOptions {
@@ -245,6 +257,22 @@ fn encoded_len(event: &Event) -> usize {
     event.body.len() + headers + 8
 }
 
+/// Sends a take's calls in order; the take is delivered once every one got `OK`.
+async fn send(
+    pool: &Pool,
+    endpoint: &str,
+    options: &ConnectionOptions,
+    reset: Option<Duration>,
+    calls: &[Vec<u8>],
+) -> Result<(), SinkError> {
+    for call in calls {
+        pool.call(endpoint, options.clone(), reset, call)
+            .await
+            .map_err(sink_error)?;
+    }
+    Ok(())
+}
+
 /// A failed call as the runner sees it: `FAILED` or an Avro error is the receiver's refusal,
 /// anything else a transport failure.
 fn sink_error(error: RpcError) -> SinkError {
@@ -290,33 +318,15 @@ impl Sink for AvroSink {
     }
 
     async fn deliver(&mut self, events: &[Event]) -> Result<(), SinkError> {
-        if let (Some(conn), Some(every)) = (&self.conn, self.config.reset_interval) {
-            if conn.age() >= every {
-                tracing::debug!(endpoint = %self.endpoint, "Resetting the connection (reset-connection-interval).");
-                self.conn = None;
-            }
-        }
-        let mut conn = match self.conn.take() {
-            Some(conn) => conn,
-            None => Connection::open(&self.endpoint, self.options(), self.server_hash)
-                .await
-                .map_err(sink_error)?,
-        };
-        let mut result = Ok(());
-        for call in
-            BatchLimits::new(events.len(), self.config.batch_bytes).split(events, encoded_len)
-        {
-            result = conn.append_batch(call).await;
-            if result.is_err() {
-                break;
-            }
-        }
-        self.server_hash = conn.server_hash().or(self.server_hash);
-        // After a failure the connection is dropped, as Flume's client is reset.
-        if result.is_ok() {
-            self.conn = Some(conn);
-        }
-        result.map_err(sink_error)
+        let calls = self.encode(events)?;
+        send(
+            &self.pool,
+            &self.endpoint,
+            &self.options(),
+            self.config.reset_interval,
+            &calls,
+        )
+        .await
     }
 
     /// With `concurrency` above 1 the take is encoded here and sent on its own task; its `OK`
@@ -326,27 +336,11 @@ impl Sink for AvroSink {
             self.deliver(events).await?;
             return Ok(Delivery::Done(Delivered::all(events.len())));
         }
-        let mut calls = Vec::new();
-        for chunk in
-            BatchLimits::new(events.len(), self.config.batch_bytes).split(events, encoded_len)
-        {
-            let mut call = Vec::new();
-            flumen_avro_rpc::protocol::write_append_batch(chunk, &mut call).map_err(|e| {
-                SinkError::Io {
-                    context: format!("encoding a batch for {}", self.endpoint),
-                    source: std::io::Error::other(e.to_string()),
-                }
-            })?;
-            calls.push(call);
-        }
+        let calls = self.encode(events)?;
         let (pool, endpoint, options) = (self.pool.clone(), self.endpoint.clone(), self.options());
         let (reset, n) = (self.config.reset_interval, events.len());
         Ok(Delivery::Later(Ack::new(async move {
-            for call in &calls {
-                pool.call(&endpoint, options.clone(), reset, call)
-                    .await
-                    .map_err(sink_error)?;
-            }
+            send(&pool, &endpoint, &options, reset, &calls).await?;
             Ok(Delivered::all(n))
         })))
     }
@@ -359,7 +353,6 @@ impl Sink for AvroSink {
         if let Ok(mut idle) = self.pool.idle.lock() {
             idle.clear();
         }
-        self.conn = None;
         Ok(())
     }
 }

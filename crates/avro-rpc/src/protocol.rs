@@ -139,8 +139,8 @@ struct AvroFlumeEvent {
 }
 
 impl From<AvroFlumeEvent> for Event {
-    /// An event with at most [`crate::events::MAX_HEADERS`] headers (the rest are dropped;
-    /// `read_call` refuses such an event before converting it).
+    /// The event; `read_call` refuses one with more than [`crate::events::MAX_HEADERS`]
+    /// headers before converting it.
     fn from(e: AvroFlumeEvent) -> Event {
         let headers: Headers = e
             .headers
