@@ -14,6 +14,11 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 # `flumen top` is tested in a real terminal (tests/top.rs).
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+# librdkafka is built from the rdkafka crate's sources (the Kafka components): cmake, and the
+# system OpenSSL and zlib it links.
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
+dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]}"
   apt-get update -qq
@@ -28,6 +33,23 @@ if ! python3 -c 'import cryptography, zstandard, lz4, cramjam, avro.io' >/dev/nu
   python3 -m pip install --quiet --disable-pip-version-check cryptography zstandard lz4 cramjam avro
 fi
 
+# The Kafka tests' independent client (tests/interop/kafka_peer.py).
+if ! python3 -c 'import confluent_kafka' >/dev/null 2>&1; then
+  step "installing confluent-kafka"
+  python3 -m pip install --quiet --disable-pip-version-check confluent-kafka
+fi
+
+# The Kafka tests' broker: tansu (Kafka's wire protocol, in Rust; ../shared/components.md).
+# It takes minutes to build, so it builds in the background while the rest of the suite
+# runs, and the broker tests run last.
+tansu_log="$(mktemp)"
+tansu_pid=""
+if [ -z "${TANSU_BIN:-}" ] && ! command -v tansu >/dev/null 2>&1; then
+  step "building the tansu broker in the background (log: $tansu_log)"
+  cargo install tansu --locked --features libsql >"$tansu_log" 2>&1 &
+  tansu_pid=$!
+fi
+
 # The JVM Properties comparison and the Python cross-checks must run here, never be skipped.
 export FLUMEN_REQUIRE_JVM=1
 export FLUMEN_REQUIRE_PY=1
@@ -36,6 +58,8 @@ export FLUMEN_REQUIRE_STRACE=1
 export FLUMEN_REQUIRE_MOUNT=1
 # And the dashboard test in tmux.
 export FLUMEN_REQUIRE_TMUX=1
+# And the Kafka tests against the real broker.
+export FLUMEN_REQUIRE_KAFKA=1
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -47,4 +71,17 @@ step "cargo check --no-default-features (the build without its connectors still 
 cargo check --release --no-default-features
 
 step "cargo test (release: integration tests run the optimised binary)"
-cargo test --release --workspace
+cargo test --release --workspace -- --skip kafka_live_
+
+if [ -n "$tansu_pid" ]; then
+  step "waiting for the tansu build"
+  if ! wait "$tansu_pid"; then
+    tail -n 40 "$tansu_log"
+    echo "building tansu failed" >&2
+    exit 1
+  fi
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+
+step "cargo test: Kafka against a real broker"
+cargo test --release --test kafka

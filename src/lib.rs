@@ -11,6 +11,8 @@ pub mod channel;
 pub mod cli;
 pub mod failpoint;
 pub mod interceptor;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod monitor;
 pub mod registry;
 pub mod serializer;

@@ -6,6 +6,8 @@ pub use flumen_core::channel::*;
 
 pub use flumen_file_channel as file;
 pub mod file_config;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod spillable;
 
 #[cfg(test)]

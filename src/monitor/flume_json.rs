@@ -114,7 +114,35 @@ pub fn pairs(c: &Component) -> Vec<(&'static str, String)> {
             ),
         ]),
     }
+    if c.counter_set == crate::metrics::CounterSet::Kafka {
+        v.extend(kafka_pairs(c));
+    }
     v
+}
+
+/// The Kafka counter classes' additions, per kind, in Flume's names.
+fn kafka_pairs(c: &Component) -> Vec<(&'static str, String)> {
+    let get = |k: &crate::metrics::Counter| k.get().to_string();
+    match &c.counters {
+        Counters::Source(s) => vec![
+            ("KafkaEventGetTimer", get(&s.kafka.event_get_timer)),
+            ("KafkaCommitTimer", get(&s.kafka.commit_timer)),
+            ("KafkaEmptyCount", get(&s.kafka.empty)),
+        ],
+        Counters::Channel(ch) => {
+            let k = &ch.counters().kafka;
+            vec![
+                ("KafkaEventGetTimer", get(&k.event_get_timer)),
+                ("KafkaEventSendTimer", get(&k.event_send_timer)),
+                ("KafkaCommitTimer", get(&k.commit_timer)),
+                ("RollbackCounter", get(&k.rollback)),
+            ]
+        }
+        Counters::Sink(s) => vec![
+            ("KafkaEventSendTimer", get(&s.kafka.event_send_timer)),
+            ("RollbackCount", get(&s.kafka.rollback)),
+        ],
+    }
 }
 
 fn fields(c: &Component) -> Map<String, Value> {

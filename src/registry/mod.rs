@@ -6,6 +6,8 @@
 //! ([`builtins`] holds Flume's facts about every built-in, implemented or not).
 
 use crate::channel::file::FileChannel;
+#[cfg(feature = "kafka")]
+use crate::channel::kafka::{KafkaChannel, KafkaChannelConfig};
 use crate::channel::memory::{MemoryChannel, MemoryChannelConfig};
 use crate::channel::spillable::{SpillableChannel, SpillableConfig};
 use crate::channel::ChannelRef;
@@ -15,6 +17,8 @@ use crate::metrics::CounterSet;
 use crate::sink::avro::{AvroSink, AvroSinkConfig};
 use crate::sink::file_roll::{FileRollConfig, FileRollSink};
 use crate::sink::http::HttpSink;
+#[cfg(feature = "kafka")]
+use crate::sink::kafka::{KafkaSink, KafkaSinkConfig};
 use crate::sink::logger::LoggerSink;
 use crate::sink::null::NullSink;
 use crate::sink::Sink;
@@ -22,6 +26,8 @@ use crate::sink::Sink;
 use crate::source::avro::{AvroSource, AvroSourceConfig};
 use crate::source::exec::{ExecConfig, ExecSource};
 use crate::source::http::{HttpConfig, HttpSource};
+#[cfg(feature = "kafka")]
+use crate::source::kafka::{KafkaSource, KafkaSourceConfig};
 use crate::source::netcat::{NetcatConfig, NetcatSource};
 use crate::source::netcat_udp::{NetcatUdpConfig, NetcatUdpSource};
 use crate::source::seq::{SeqConfig, SeqSource};
@@ -163,6 +169,15 @@ pub static ENTRIES: &[Entry] = &[
         counters: CounterSet::Standard,
         build: |_, r| Some(Built::Source(Box::new(SpoolDirSource::new(SpoolDirConfig::from_props(r)?)))),
     },
+    #[cfg(feature = "kafka")]
+    Entry {
+        kind: ComponentKind::Source,
+        alias: "org.apache.flume.source.kafka.KafkaSource",
+        classes: &["org.apache.flume.source.kafka.KafkaSource"],
+        doc: "Records from Kafka topics; offsets committed after the channel commit.",
+        counters: CounterSet::Kafka,
+        build: |_, r| Some(Built::Source(Box::new(KafkaSource::new(KafkaSourceConfig::from_props(r)?)))),
+    },
     Entry {
         kind: ComponentKind::Channel,
         alias: "memory",
@@ -194,6 +209,18 @@ pub static ENTRIES: &[Entry] = &[
         build: |ctx, r| {
             let config = SpillableConfig::from_props(ctx.name, r)?;
             Some(Built::Channel(Arc::new(SpillableChannel::new(ctx.name, config))))
+        },
+    },
+    #[cfg(feature = "kafka")]
+    Entry {
+        kind: ComponentKind::Channel,
+        alias: "org.apache.flume.channel.kafka.KafkaChannel",
+        classes: &["org.apache.flume.channel.kafka.KafkaChannel"],
+        doc: "A Kafka topic as a durable channel: puts acknowledged by the broker, takes commit offsets.",
+        counters: CounterSet::Kafka,
+        build: |ctx, r| {
+            let config = KafkaChannelConfig::from_props(r)?;
+            Some(Built::Channel(Arc::new(KafkaChannel::new(ctx.name, config))))
         },
     },
     Entry {
@@ -246,6 +273,15 @@ pub static ENTRIES: &[Entry] = &[
             )?))))
         },
     },
+    #[cfg(feature = "kafka")]
+    Entry {
+        kind: ComponentKind::Sink,
+        alias: "org.apache.flume.sink.kafka.KafkaSink",
+        classes: &["org.apache.flume.sink.kafka.KafkaSink"],
+        doc: "Publishes each batch to Kafka; commits after the broker acknowledged every record.",
+        counters: CounterSet::Kafka,
+        build: |ctx, r| Some(Built::Sink(Box::new(KafkaSink::new(ctx.name, KafkaSinkConfig::from_props(r)?)))),
+    },
 ];
 
 /// What a `type` value resolves to.
@@ -267,7 +303,10 @@ pub enum Lookup {
 pub fn lookup(kind: ComponentKind, type_name: &str) -> Lookup {
     let t = type_name.trim();
     for entry in ENTRIES.iter().filter(|e| e.kind == kind) {
-        if entry.alias.eq_ignore_ascii_case(t) || entry.classes.contains(&t) {
+        // A type with no alias (the Kafka components) is listed under its class name, which
+        // loads only as written.
+        let alias = !entry.alias.contains('.') && entry.alias.eq_ignore_ascii_case(t);
+        if alias || entry.classes.contains(&t) {
             return Lookup::Found(entry);
         }
     }

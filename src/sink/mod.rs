@@ -7,6 +7,8 @@ pub use flumen_core::sink::*;
 pub mod avro;
 pub mod file_roll;
 pub mod http;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod logger;
 pub mod null;
 #[cfg(test)]

@@ -7,6 +7,8 @@ pub use flumen_core::source::*;
 pub mod avro;
 pub mod exec;
 pub mod http;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod limits;
 pub mod netcat;
 pub mod netcat_udp;

@@ -35,6 +35,9 @@ pub enum DecodeError {
     /// More events in one call than the receiver takes.
     #[error("more than {0} events in one call")]
     TooManyEvents(usize),
+    /// Bytes after a datum that should be the whole input.
+    #[error("{0} bytes of one event, then more bytes")]
+    Trailing(usize),
     /// More headers on one event than [`MAX_HEADERS`].
     #[error("an event with more than {MAX_HEADERS} headers")]
     TooManyHeaders,
@@ -160,6 +163,50 @@ pub fn decode_events(bytes: Bytes, max_events: usize) -> Result<(Vec<Event>, usi
         }
     }
     Ok((events, r.at))
+}
+
+/// Decodes one bare `AvroFlumeEvent` datum that is the whole of `bytes`, as Flume's Kafka
+/// components write a record's value (`useFlumeEventFormat`, `parseAsFlumeEvent`). Bytes left
+/// over after the datum are an error: such a value is not one event.
+pub fn decode_event(bytes: Bytes) -> Result<Event, DecodeError> {
+    let mut r = Reader { bytes, at: 0 };
+    let headers = r.headers()?;
+    let body = r.slice()?;
+    if r.at != r.bytes.len() {
+        return Err(DecodeError::Trailing(r.at));
+    }
+    Ok(Event::with_headers(headers, body))
+}
+
+/// Appends `event` as one bare `AvroFlumeEvent` datum (a map of headers, then the body), as
+/// Java's Avro encoder writes it: the headers in one block, then the end-of-map 0.
+pub fn encode_event(event: &Event, out: &mut Vec<u8>) {
+    let n = event.headers.len();
+    out.reserve(event.body.len() + n * 24 + 12);
+    if n > 0 {
+        write_long(n as i64, out);
+        for (k, v) in event.headers.iter() {
+            write_bytes(k.as_bytes(), out);
+            write_bytes(v.as_bytes(), out);
+        }
+    }
+    out.push(0);
+    write_bytes(&event.body, out);
+}
+
+fn write_bytes(bytes: &[u8], out: &mut Vec<u8>) {
+    write_long(bytes.len() as i64, out);
+    out.extend_from_slice(bytes);
+}
+
+/// Avro's zigzag varint.
+fn write_long(value: i64, out: &mut Vec<u8>) {
+    let mut n = ((value << 1) ^ (value >> 63)) as u64;
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
 }
 
 #[cfg(test)]

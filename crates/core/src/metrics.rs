@@ -58,6 +58,25 @@ pub enum CounterSet {
     Standard,
     /// `FileChannelCounter`.
     FileChannel,
+    /// The Kafka components' counters (`KafkaSourceCounter`, `KafkaChannelCounter`,
+    /// `KafkaSinkCounter`): the kind's standard set plus [`KafkaCounter`]'s.
+    Kafka,
+}
+
+/// What Flume's Kafka counter classes add: timers in milliseconds summed over batches, and
+/// counts. Each Kafka component reports the ones its Flume class has.
+#[derive(Debug, Default)]
+pub struct KafkaCounter {
+    /// KafkaEventGetTimer: time spent polling the broker for records.
+    pub event_get_timer: Counter,
+    /// KafkaEventSendTimer: time spent sending records until the broker acknowledged them.
+    pub event_send_timer: Counter,
+    /// KafkaCommitTimer: time spent committing consumer offsets.
+    pub commit_timer: Counter,
+    /// KafkaEmptyCount: polls that returned no record.
+    pub empty: Counter,
+    /// RollbackCount (sink) / RollbackCounter (channel): transactions rolled back.
+    pub rollback: Counter,
 }
 
 /// Start and stop times in milliseconds since the epoch (Flume's `StartTime`, `StopTime`).
@@ -117,6 +136,8 @@ pub struct SourceCounter {
     pub event_filtered: Counter,
     /// Bad events sent to the dead-letter channel (Flumen's EventDeadLetteredCount).
     pub event_dead_lettered: Counter,
+    /// The Kafka source's counters.
+    pub kafka: KafkaCounter,
 }
 
 /// Flume's `ChannelCounter`.
@@ -150,6 +171,8 @@ pub struct ChannelCounter {
     pub checkpoint_backup_write_error: Counter,
     /// Unhealthy (file channel): 1 while the channel is reopening after an I/O error.
     pub unhealthy: Gauge,
+    /// The Kafka channel's counters.
+    pub kafka: KafkaCounter,
 }
 
 impl ChannelCounter {
@@ -192,6 +215,8 @@ pub struct SinkCounter {
     pub event_filtered: Counter,
     /// Bad events sent to the dead-letter channel (Flumen's EventDeadLetteredCount).
     pub event_dead_lettered: Counter,
+    /// The Kafka sink's counters.
+    pub kafka: KafkaCounter,
 }
 
 /// Shared handle types.

@@ -89,6 +89,9 @@ pub fn build_with(
         return (None, findings);
     }
 
+    #[cfg(feature = "kafka")]
+    findings.extend(crate::kafka::loops::loop_findings(spec));
+
     let mut partial = Partial::default();
     let mut channels: Vec<ChannelNode> = Vec::new();
     let mut lacking = BTreeMap::new();

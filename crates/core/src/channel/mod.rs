@@ -230,6 +230,12 @@ pub trait Channel: Send + Sync + 'static {
         false
     }
 
+    /// Whether programs outside the agent read this channel (a Kafka topic), so a channel
+    /// that no sink of the agent drains is a producer, not a dead end.
+    fn drained_elsewhere(&self) -> bool {
+        false
+    }
+
     /// Events a stop now would lose: [`Channel::pending`] unless the channel is durable.
     fn lost_on_stop(&self) -> usize {
         if self.is_durable() {

@@ -52,6 +52,9 @@ pub enum FindingKind {
     PartialTopology,
     /// A channel that sources feed but no sink drains.
     NoConsumer,
+    /// A deprecated key Flume still reads (and warns about): its value is used as Flume maps
+    /// it (the Kafka components' `brokerList`, `topic`, `groupId`, ...).
+    Deprecated,
 }
 
 impl FindingKind {
@@ -70,6 +73,7 @@ impl FindingKind {
             FindingKind::PartialDrop => "partial-drop",
             FindingKind::PartialTopology => "partial-topology",
             FindingKind::NoConsumer => "no-consumer",
+            FindingKind::Deprecated => "deprecated-key",
         }
     }
 }

@@ -206,6 +206,10 @@ pub trait Sink: Send + 'static {
         1
     }
 
+    /// Hands the sink its counters, once, before it runs: a sink with counters of its own
+    /// (the Kafka sink's send timer) keeps the handle.
+    fn use_counters(&mut self, _counters: &crate::metrics::SinkCounters) {}
+
     /// Periodic work while idle (rolling files on time); called at least once a second.
     async fn maintain(&mut self) -> Result<(), SinkError> {
         Ok(())

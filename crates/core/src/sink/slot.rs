@@ -108,7 +108,7 @@ impl Slot {
     /// A slot for `sink` draining `channel`.
     pub fn new(
         name: &str,
-        sink: Box<dyn Sink>,
+        mut sink: Box<dyn Sink>,
         channel: ChannelRef,
         counters: SinkCounters,
         chain: Chain,
@@ -116,6 +116,7 @@ impl Slot {
         max_events_per_second: u64,
     ) -> Self {
         let next_flush = chain.flush_interval().map(|d| Instant::now() + d);
+        sink.use_counters(&counters);
         Slot {
             name: name.to_string(),
             sink,

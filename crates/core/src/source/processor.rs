@@ -137,6 +137,20 @@ impl ChannelProcessor {
         self.deliver_retrying(events, bad, ctx).await
     }
 
+    /// [`process_with_backpressure`](Self::process_with_backpressure) for a batch in which
+    /// the source itself found `bad` input (a Kafka record that is not the event format it
+    /// was told to read): those go to the dead-letter channel with the chain's bad events.
+    pub async fn process_with_bad(
+        &self,
+        events: Vec<Event>,
+        mut bad: Vec<BadEvent>,
+        ctx: &SourceContext,
+    ) -> Result<(), ProcessError> {
+        let (events, more) = self.intercept(events).await;
+        bad.extend(more);
+        self.deliver_retrying(events, bad, ctx).await
+    }
+
     /// Runs the chain's periodic flush and puts what it emits (with backpressure, unless
     /// `last`, when the source has stopped and one attempt is made).
     pub async fn flush(&self, last: bool, ctx: &SourceContext) -> Result<(), ProcessError> {
