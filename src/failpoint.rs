@@ -3,7 +3,8 @@
 //! flush). The variable is read once; unset, a failpoint costs a look at an empty list.
 //!
 //! Points: `avro-source-after-commit` (the avro source has committed a batch to its channel
-//! and not yet answered OK), `kafka-source-after-put` (the kafka source has committed a batch
+//! and not yet answered OK), `kafka-source-after-poll` (the kafka source has read a batch and
+//! put none of it), `kafka-source-after-put` (the kafka source has committed a batch
 //! to its channels and not yet committed its offsets), `kafka-channel-after-take` (a take
 //! from the kafka channel holds records whose offsets are not committed).
 

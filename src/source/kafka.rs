@@ -314,6 +314,7 @@ impl Source for KafkaSource {
             let k = &ctx.counters.kafka;
             k.event_get_timer.add(started.elapsed().as_millis() as u64);
             let n = batch.len() as u64;
+            crate::failpoint::crash_at("kafka-source-after-poll");
             ctx.counters.event_received.add(n);
             ctx.counters.append_batch_received.inc();
             let put = ctx
