@@ -18,6 +18,7 @@
 //! Flumen's `concurrency` (default 1, Flume's one batch at a time) keeps that many takes in
 //! flight, each acknowledged by the broker's acks for all its records.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -166,18 +167,6 @@ impl KafkaSink {
         self.producer()
     }
 
-    /// The topic an event goes to.
-    fn topic_of(&self, event: &Event) -> String {
-        let c = &self.config;
-        if !c.allow_topic_override {
-            return c.topic.clone();
-        }
-        match event.headers.get(&c.topic_header) {
-            Some(t) => t.to_string(),
-            None => kafka::substitute_headers(&c.topic, &event.headers),
-        }
-    }
-
     /// The partition an event asks for: the header's, else `defaultPartitionId`.
     fn partition_of(&self, event: &Event) -> Option<i32> {
         let c = &self.config;
@@ -228,7 +217,7 @@ impl KafkaSink {
         let producer = self.producer()?;
         let mut acks = Vec::with_capacity(events.len());
         for event in events {
-            let topic = self.topic_of(event);
+            let topic = topic_of(&self.config, event);
             let payload: &[u8] = if self.config.flume_event_format {
                 self.scratch.clear();
                 let mut buf = std::mem::take(&mut self.scratch);
@@ -255,6 +244,20 @@ impl KafkaSink {
             acks.push(send_waiting_for_room(&producer, record, &self.name).await?);
         }
         Ok(acks)
+    }
+}
+
+/// The topic an event goes to (borrowed: no allocation unless `%{header}` is substituted).
+fn topic_of<'a>(c: &'a KafkaSinkConfig, event: &'a Event) -> Cow<'a, str> {
+    if !c.allow_topic_override {
+        return Cow::Borrowed(&c.topic);
+    }
+    match event.headers.get(&c.topic_header) {
+        Some(t) => Cow::Borrowed(t.as_str()),
+        None if c.topic.contains("%{") => {
+            Cow::Owned(kafka::substitute_headers(&c.topic, &event.headers))
+        }
+        None => Cow::Borrowed(&c.topic),
     }
 }
 

@@ -304,6 +304,7 @@ impl Source for KafkaSource {
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), SourceError> {
         let consumer = self.consumer(&ctx.name)?;
         tracing::info!(source = %ctx.name, topics = ?self.config.topics, "Kafka source subscribed.");
+        let mut committing: Option<tokio::task::JoinHandle<()>> = None;
         while !ctx.shutdown.is_cancelled() {
             let started = Instant::now();
             let batch = self.read_batch(&consumer, &ctx).await;
@@ -328,10 +329,15 @@ impl Source for KafkaSource {
             ctx.counters.event_accepted.add(n);
             ctx.counters.append_batch_accepted.inc();
             crate::failpoint::crash_at("kafka-source-after-put");
-            let commit_started = Instant::now();
-            commit(&consumer, &batch.positions, &ctx.name).await;
-            k.commit_timer
-                .add(commit_started.elapsed().as_millis() as u64);
+            // One commit in flight while the next batch is read: it covers only records
+            // already committed to the channels, and a lost commit only means a re-read.
+            if let Some(previous) = committing.take() {
+                let _ = previous.await;
+            }
+            committing = Some(commit(&consumer, batch.positions, &ctx));
+        }
+        if let Some(last) = committing {
+            let _ = last.await;
         }
         drop(consumer);
         Ok(())
@@ -371,23 +377,31 @@ impl KafkaSource {
     }
 }
 
-/// Commits the next offsets of a committed batch (in a blocking task: librdkafka's
-/// synchronous commit blocks its thread). A failed commit is logged: the batch is then read
-/// again after a restart or rebalance (a duplicate, never a loss).
-async fn commit(consumer: &Arc<StreamConsumer<TracingContext>>, positions: &Positions, name: &str) {
-    let mut list = TopicPartitionList::new();
-    for ((topic, partition), next) in positions {
-        if let Err(error) = list.add_partition_offset(topic, *partition, Offset::Offset(*next)) {
-            tracing::warn!(source = %name, %error, "Offset not committed.");
+/// Commits the next offsets of a committed batch on a blocking task (librdkafka's
+/// synchronous commit blocks its thread), timed in `KafkaCommitTimer`. A failed commit is
+/// logged: the batch is then read again after a restart or rebalance (a duplicate, never a
+/// loss).
+fn commit(
+    consumer: &Arc<StreamConsumer<TracingContext>>,
+    positions: Positions,
+    ctx: &SourceContext,
+) -> tokio::task::JoinHandle<()> {
+    let (consumer, counters, name) = (consumer.clone(), ctx.counters.clone(), ctx.name.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), next) in &positions {
+            if let Err(error) = list.add_partition_offset(topic, *partition, Offset::Offset(*next))
+            {
+                tracing::warn!(source = %name, %error, "Offset not committed.");
+            }
         }
-    }
-    let consumer = consumer.clone();
-    let done = tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync)).await;
-    match done {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => {
-            tracing::warn!(source = %name, %error, "Committing Kafka offsets failed; the batch may be read again.")
+        let started = Instant::now();
+        if let Err(error) = consumer.commit(&list, CommitMode::Sync) {
+            tracing::warn!(source = %name, %error, "Committing Kafka offsets failed; the batch may be read again.");
         }
-        Err(error) => tracing::warn!(source = %name, %error, "Offset commit task failed."),
-    }
+        counters
+            .kafka
+            .commit_timer
+            .add(started.elapsed().as_millis() as u64);
+    })
 }
