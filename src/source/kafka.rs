@@ -305,6 +305,7 @@ impl Source for KafkaSource {
         let consumer = self.consumer(&ctx.name)?;
         tracing::info!(source = %ctx.name, topics = ?self.config.topics, "Kafka source subscribed.");
         let mut committing: Option<tokio::task::JoinHandle<()>> = None;
+        let mut uncommitted = Positions::new();
         while !ctx.shutdown.is_cancelled() {
             let started = Instant::now();
             let batch = self.read_batch(&consumer, &ctx).await;
@@ -329,15 +330,22 @@ impl Source for KafkaSource {
             ctx.counters.event_accepted.add(n);
             ctx.counters.append_batch_accepted.inc();
             crate::failpoint::crash_at("kafka-source-after-put");
-            // One commit in flight while the next batch is read: it covers only records
-            // already committed to the channels, and a lost commit only means a re-read.
-            if let Some(previous) = committing.take() {
-                let _ = previous.await;
+            // One commit in flight while the next batches are read; batches committed to the
+            // channels meanwhile are committed together after it. A commit covers only
+            // records already in the channels, and a lost one only means a re-read.
+            uncommitted.extend(batch.positions);
+            if committing.as_ref().is_none_or(|c| c.is_finished()) {
+                if let Some(previous) = committing.take() {
+                    let _ = previous.await;
+                }
+                committing = Some(commit(&consumer, std::mem::take(&mut uncommitted), &ctx));
             }
-            committing = Some(commit(&consumer, batch.positions, &ctx));
         }
         if let Some(last) = committing {
             let _ = last.await;
+        }
+        if !uncommitted.is_empty() {
+            let _ = commit(&consumer, uncommitted, &ctx).await;
         }
         drop(consumer);
         Ok(())
