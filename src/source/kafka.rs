@@ -17,7 +17,10 @@
 //! `migrateZookeeperOffsets`, Flume 0.9-era offsets) is not supported and is reported.
 //!
 //! At-least-once: a kill between the channel commit and the offset commit delivers the batch
-//! again after the restart; nothing is committed that was not put.
+//! again after the restart; nothing is committed that was not put. Flume commits each batch
+//! synchronously before it polls again; Flumen keeps one commit in flight while it reads on,
+//! and commits the batches put meanwhile together after it (the same guarantee, without a
+//! broker round trip per batch).
 
 use std::collections::HashMap;
 use std::sync::Arc;
