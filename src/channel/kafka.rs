@@ -73,11 +73,7 @@ impl KafkaChannelConfig {
     /// Reads Flume's Kafka channel keys; `None` when Flume would drop the channel.
     pub fn from_props(r: &mut PropReader<'_>) -> Option<Self> {
         let servers = kafka::bootstrap_servers(r, &["brokerList"]);
-        let topic = r
-            .opt_string("kafka.topic")
-            .filter(|t| !t.is_empty())
-            .or_else(|| kafka::deprecated(r, "topic", "kafka.topic"))
-            .unwrap_or_else(|| DEFAULT_TOPIC.to_string());
+        let topic = kafka::topic(r, DEFAULT_TOPIC);
         let mut producer = kafka::pass_through(r, Role::Producer);
         let mut consumer = kafka::pass_through(r, Role::Consumer);
         let group = consumer
@@ -87,11 +83,7 @@ impl KafkaChannelConfig {
             .unwrap_or_else(|| "flume".into());
         let parse_as_flume_event = r.bool("parseAsFlumeEvent", true);
         let poll_timeout = poll_timeout(r);
-        let default_partition = match r.raw("defaultPartitionId") {
-            Some(_) => r.number("defaultPartitionId", 0, 0, i32::MAX).map(Some),
-            None => Some(None),
-        };
-        let partition_header = r.opt_string("partitionIdHeader");
+        let partitions = kafka::partition_keys(r);
         let _ = r.raw("migrateZookeeperOffsets");
         if let Some(prop) = r.raw("zookeeperConnect") {
             r.push(Finding::new(
@@ -104,6 +96,7 @@ impl KafkaChannelConfig {
         if r.is_fatal() {
             return None;
         }
+        let (default_partition, partition_header) = partitions?;
         let servers = servers?;
         producer.set_default("acks", "all");
         kafka::java_producer_defaults(&mut producer);
@@ -119,7 +112,7 @@ impl KafkaChannelConfig {
             topic,
             parse_as_flume_event,
             poll_timeout: poll_timeout?,
-            default_partition: default_partition?,
+            default_partition,
             partition_header,
         })
     }

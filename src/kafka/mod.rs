@@ -221,6 +221,33 @@ pub fn java_producer_defaults(settings: &mut ClientSettings) {
     settings.set_default("message.timeout.ms", "120000");
 }
 
+/// `kafka.topic`, else the deprecated `topic` (with a finding), else `default`.
+pub fn topic(r: &mut PropReader<'_>, default: &str) -> String {
+    r.opt_string("kafka.topic")
+        .filter(|t| !t.is_empty())
+        .or_else(|| deprecated(r, "topic", "kafka.topic"))
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// `defaultPartitionId` and `partitionIdHeader` (a producer's fixed partition and the header
+/// that overrides it); `None` when the id is not a partition number.
+pub fn partition_keys(r: &mut PropReader<'_>) -> Option<(Option<i32>, Option<String>)> {
+    let default_partition = match r.raw("defaultPartitionId") {
+        Some(_) => Some(r.number("defaultPartitionId", 0, 0, i32::MAX)?),
+        None => None,
+    };
+    Some((default_partition, r.opt_string("partitionIdHeader")))
+}
+
+/// `header.<flume header> = <kafka header>`: event headers and record headers mapped.
+pub fn header_map(r: &mut PropReader<'_>) -> Vec<(String, String)> {
+    r.mark_prefix_used("header");
+    r.sub_entries("header")
+        .into_iter()
+        .map(|(k, p)| (k, p.value.trim().to_string()))
+        .collect()
+}
+
 /// A topic name with Flume's `%{header}` substitution (`BucketPath.escapeString` for the
 /// header form only): an absent header becomes the empty string, as in Flume.
 pub fn substitute_headers(template: &str, headers: &crate::event::Headers) -> String {

@@ -71,11 +71,7 @@ impl KafkaSinkConfig {
     /// Reads Flume's Kafka sink keys; `None` when Flume would drop the sink.
     pub fn from_props(r: &mut PropReader<'_>) -> Option<Self> {
         let servers = kafka::bootstrap_servers(r, &["brokerList"]);
-        let topic = r
-            .opt_string("kafka.topic")
-            .filter(|t| !t.is_empty())
-            .or_else(|| kafka::deprecated(r, "topic", "kafka.topic"))
-            .unwrap_or_else(|| DEFAULT_TOPIC.to_string());
+        let topic = kafka::topic(r, DEFAULT_TOPIC);
         let batch_size = match r.raw("flumeBatchSize") {
             Some(_) => r.number("flumeBatchSize", DEFAULT_BATCH_SIZE, 1, 1 << 20),
             None => match kafka::deprecated(r, "batchSize", "flumeBatchSize") {
@@ -95,31 +91,23 @@ impl KafkaSinkConfig {
         }
         kafka::java_producer_defaults(&mut settings);
         let flume_event_format = r.bool("useFlumeEventFormat", false);
-        let default_partition = match r.raw("defaultPartitionId") {
-            Some(_) => r.number("defaultPartitionId", 0, 0, i32::MAX).map(Some),
-            None => Some(None),
-        };
-        let partition_header = r.opt_string("partitionIdHeader");
+        let partitions = kafka::partition_keys(r);
         let allow_topic_override = r.bool("allowTopicOverride", true);
         let topic_header = r.string("topicHeader", "topic");
         let timestamp_header = r.opt_string("timestampHeader");
-        r.mark_prefix_used("header");
-        let header_map = r
-            .sub_entries("header")
-            .into_iter()
-            .map(|(k, p)| (k, p.value.trim().to_string()))
-            .collect();
+        let header_map = kafka::header_map(r);
         let concurrency = r.number("concurrency", 1usize, 1, 64);
         if r.is_fatal() {
             return None;
         }
+        let (default_partition, partition_header) = partitions?;
         settings.set("bootstrap.servers", servers?);
         Some(KafkaSinkConfig {
             settings,
             topic,
             batch_size: batch_size?,
             flume_event_format,
-            default_partition: default_partition?,
+            default_partition,
             partition_header,
             allow_topic_override,
             topic_header,

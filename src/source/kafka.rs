@@ -102,12 +102,7 @@ impl KafkaSourceConfig {
         let flume_event_format = r.bool("useFlumeEventFormat", false);
         let set_topic_header = r.bool("setTopicHeader", true);
         let topic_header = r.string("topicHeader", "topic");
-        r.mark_prefix_used("header");
-        let header_map = r
-            .sub_entries("header")
-            .into_iter()
-            .map(|(k, p)| (k, p.value.trim().to_string()))
-            .collect();
+        let header_map = kafka::header_map(r);
         migrate_zookeeper_offsets(r);
         if r.is_fatal() || r.lacking().is_some() {
             return None;
