@@ -250,8 +250,11 @@ fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
     let outcome = runtime.block_on(async move {
         let stop = CancellationToken::new();
         let signals = stop.clone();
+        // Registered here, before the pipeline starts: a SIGTERM that arrives while the
+        // spawned task has not run yet must stop the agent gracefully, not kill it.
+        let stop_signals = stop_signals();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            wait_for_signal(stop_signals).await;
             signals.cancel();
         });
         let registry = monitoring.as_ref().map(|(_, r)| r.clone());
@@ -351,19 +354,29 @@ fn forward_hangups(
     rx
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT, registered now (`None` when they cannot be).
+fn stop_signals() -> Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)> {
     use tokio::signal::unix::{signal, SignalKind};
     match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) {
-        (Ok(mut term), Ok(mut int)) => {
+        (Ok(term), Ok(int)) => Some((term, int)),
+        _ => None,
+    }
+}
+
+async fn wait_for_signal(
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+) {
+    match signals {
+        Some((mut term, mut int)) => {
             tokio::select! {
                 _ = term.recv() => tracing::info!("SIGTERM received."),
                 _ = int.recv() => tracing::info!("SIGINT received."),
             }
         }
-        _ => {
+        None => {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
