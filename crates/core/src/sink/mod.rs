@@ -17,6 +17,8 @@ pub mod util;
 
 #[cfg(test)]
 mod ack_tests;
+#[cfg(test)]
+mod screen_tests;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -160,6 +162,15 @@ impl std::fmt::Debug for Ack {
     }
 }
 
+/// An event a sink cannot deliver, found by [`Sink::screen`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    /// Its index in the screened slice.
+    pub index: usize,
+    /// Why, as a sentence.
+    pub reason: String,
+}
+
 /// A configured sink.
 #[async_trait]
 pub trait Sink: Send + 'static {
@@ -204,6 +215,14 @@ pub trait Sink: Send + 'static {
     /// [`Delivery::Later`] need more than 1 (each take is held until its ack completes).
     fn acks_in_flight(&self) -> usize {
         1
+    }
+
+    /// Events of `events` this sink can never deliver, whatever the retry, with why: an HDFS
+    /// path that needs a timestamp the event lacks (Flume retries that batch forever). The slot
+    /// dead-letters them (or rolls the take back when there is no `errorChannel`) and submits
+    /// the rest. Called before each [`Sink::submit`] of a take; the default finds none.
+    fn screen(&mut self, _events: &[Event]) -> Vec<Rejected> {
+        Vec::new()
     }
 
     /// Hands the sink its counters, once, before it runs: a sink with counters of its own

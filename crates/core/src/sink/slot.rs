@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use tokio_util::task::AbortOnDropHandle;
 
 use super::processor::Outcome;
-use super::{Delivered, Delivery, Sink, SinkError};
+use super::{Delivered, Delivery, Rejected, Sink, SinkError};
 use crate::channel::{ChannelError, ChannelRef, Take};
 use crate::event::Event;
 use crate::interceptor::{dead_letter, BadEvent, Chain};
@@ -247,6 +247,18 @@ impl Slot {
             self.counters.event_filtered.add(out.filtered);
             intercepted = out.events;
             &intercepted
+        };
+        let rejected = self.sink.screen(events);
+        let screened;
+        let events: &[Event] = if rejected.is_empty() {
+            events
+        } else {
+            let (bad, good) = split_rejected(events, rejected);
+            if !self.dead_letter(bad).await {
+                return Outcome::Failed;
+            }
+            screened = good;
+            &screened
         };
         self.backoff = false;
         if events.is_empty() {
@@ -483,4 +495,27 @@ impl Slot {
             tracing::warn!(sink = %self.name, suppressed, "{message}");
         }
     }
+}
+
+/// Splits `events` into the rejected ones (as bad events, stage `sink`) and the rest, in order.
+fn split_rejected(events: &[Event], rejected: Vec<Rejected>) -> (Vec<BadEvent>, Vec<Event>) {
+    let mut reasons: Vec<Option<String>> = vec![None; events.len()];
+    for r in rejected {
+        if let Some(slot) = reasons.get_mut(r.index) {
+            *slot = Some(r.reason);
+        }
+    }
+    let mut bad = Vec::new();
+    let mut good = Vec::with_capacity(events.len());
+    for (event, reason) in events.iter().zip(reasons) {
+        match reason {
+            Some(reason) => bad.push(BadEvent {
+                event: event.clone(),
+                reason,
+                stage: "sink".to_string(),
+            }),
+            None => good.push(event.clone()),
+        }
+    }
+    (bad, good)
 }
