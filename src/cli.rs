@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::CONF_DIR_PROPERTY;
+
 /// Flumen: Apache Flume's model and configuration format, rebuilt in Rust.
 #[derive(Debug, Parser)]
 #[command(name = "flumen", version, about)]
@@ -78,7 +80,8 @@ pub struct ConfigArgs {
     /// Password for HTTP basic authentication to the config URI (`--conf-password`).
     #[arg(long = "conf-password", requires = "conf_user")]
     pub conf_password: Option<String>,
-    /// Flume's configuration directory (`-c/--conf`); accepted for compatibility.
+    /// Flume's configuration directory (`-c/--conf`): where the hdfs sink finds Hadoop's
+    /// `core-site.xml`, as Flume finds it on its classpath.
     #[arg(short = 'c', long = "conf")]
     pub conf: Option<PathBuf>,
     /// Java-style system properties (`-Dflume.root.logger=DEBUG,console`, ...).
@@ -96,14 +99,24 @@ pub struct ConfigArgs {
 
 impl ConfigArgs {
     /// The `-D` pairs as a map (a bare `-Dkey` means `key=`).
+    /// The conf directory (`-c`) rides along as [`CONF_DIR_PROPERTY`] (an explicit `-D` of it
+    /// wins), so components that read Hadoop's `core-site.xml` from it, as Flume's classpath
+    /// does, can find it.
     pub fn system_properties(&self) -> BTreeMap<String, String> {
-        self.defines
+        let mut props: BTreeMap<String, String> = self
+            .defines
             .iter()
             .map(|d| match d.split_once('=') {
                 Some((k, v)) => (k.to_string(), v.to_string()),
                 None => (d.clone(), String::new()),
             })
-            .collect()
+            .collect();
+        if let Some(dir) = &self.conf {
+            props
+                .entry(CONF_DIR_PROPERTY.to_string())
+                .or_insert_with(|| dir.display().to_string());
+        }
+        props
     }
 }
 

@@ -253,6 +253,14 @@ pub static ENTRIES: &[Entry] = &[
     },
     Entry {
         kind: ComponentKind::Sink,
+        alias: "hdfs",
+        classes: &["org.apache.flume.sink.hdfs.HDFSEventSink"],
+        doc: "Bucketed, rolled files (SequenceFile, DataStream, CompressedStream) on local disk, S3 or WebHDFS.",
+        counters: CounterSet::Standard,
+        build: |ctx, r| Some(Built::Sink(crate::sink::hdfs::build(ctx, r)?)),
+    },
+    Entry {
+        kind: ComponentKind::Sink,
         alias: "http",
         classes: &["org.apache.flume.sink.http.HttpSink"],
         doc: "POSTs each event body (or, with batchMode = json, each batch) to an HTTP(S) endpoint; per-status rollback, backoff and metrics.",

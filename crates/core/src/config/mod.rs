@@ -24,6 +24,9 @@ pub mod substitute;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+/// The system property that carries the `-c` conf directory to components.
+pub const CONF_DIR_PROPERTY: &str = "flumen.conf.dir";
+
 pub use finding::{did_you_mean, Finding, FindingKind, Origin};
 pub use props::{Prop, PropReader, Props};
 pub use spec::{AgentSpec, ComponentKind, ComponentSpec, SinkGroupSpec, SinkSpec, SourceSpec};

@@ -2,6 +2,8 @@
 //! `HEADER_AND_TEXT`. A serializer appends to a caller's buffer so a whole batch becomes one
 //! write.
 
+pub mod avro_event;
+
 use crate::config::PropReader;
 use crate::event::{headers_to_java_string, Event};
 
