@@ -19,6 +19,8 @@ command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
+# The hdfs sink's compressed files are checked with the standard tools.
+for tool in gzip bzip2 zstd; do command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool"); done
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]}"
   apt-get update -qq
@@ -52,6 +54,26 @@ if [ -z "${TANSU_BIN:-}" ] && ! command -v tansu >/dev/null 2>&1; then
   tansu_pid=$!
 fi
 
+# The hdfs sink's S3 tests' server: s3s-fs (../shared/components.md), which keeps objects as
+# files, so a stop and restart keeps them. Built in the background like tansu (a debug
+# build: it compiles faster and is fast enough for the tests).
+s3s_log="$(mktemp)"
+s3s_pid=""
+if [ -z "${S3S_FS_BIN:-}" ] && ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
+  step "building the s3s-fs server in the background (log: $s3s_log)"
+  nice -n 15 cargo install s3s-fs@0.14.1 --locked --features binary --debug >"$s3s_log" 2>&1 &
+  s3s_pid=$!
+fi
+
+# Hadoop's own SequenceFile reader and codecs on a JVM (tests/interop/hadoop_read.sh): the
+# Hadoop 3.3.4 client jars, taken from PyPI's pyspark source package (~320 MB download,
+# 51 MB kept).
+if ! bash tests/interop/hadoop_read.sh check; then
+  step "fetching Hadoop's client jars"
+  bash tests/interop/hadoop_read.sh install
+fi
+export HADOOP_INTEROP_REQUIRED=1
+
 # The JVM Properties comparison and the Python cross-checks must run here, never be skipped.
 export FLUMEN_REQUIRE_JVM=1
 export FLUMEN_REQUIRE_PY=1
@@ -73,7 +95,21 @@ step "cargo check --no-default-features (the build without its connectors still 
 cargo check --release --no-default-features
 
 step "cargo test (release: integration tests run the optimised binary)"
-cargo test --release --workspace -- --skip kafka_live_
+cargo test --release --workspace -- --skip kafka_live_ --skip s3_live_
+
+if [ -n "$s3s_pid" ]; then
+  step "waiting for the s3s-fs build"
+  if ! wait "$s3s_pid"; then
+    tail -n 40 "$s3s_log"
+    echo "building s3s-fs failed" >&2
+    exit 1
+  fi
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+export FLUMEN_REQUIRE_S3=1
+
+step "cargo test: the hdfs sink against a real S3-compatible server"
+cargo test --release --test hdfs s3_live_
 
 if [ -n "$tansu_pid" ]; then
   step "waiting for the tansu build"
@@ -83,7 +119,6 @@ if [ -n "$tansu_pid" ]; then
     exit 1
   fi
 fi
-export PATH="$HOME/.cargo/bin:$PATH"
 
 step "cargo test: Kafka against a real broker"
 cargo test --release --test kafka

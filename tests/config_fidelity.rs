@@ -75,7 +75,7 @@ fn taildir_to_hdfs(dir: &Path, channel_lines: &[&str]) -> String {
         "a1.sources.r1.writePosInterval = 0",
         "a1.sinks.k1.type = hdfs",
         "a1.sinks.k1.channel = c1",
-        "a1.sinks.k1.hdfs.path = /flume/%Y",
+        "a1.sinks.k1.hdfs.path = hdfs://namenode:8020/flume/%Y",
     ];
     lines.extend_from_slice(channel_lines);
     conf(&lines)
@@ -111,13 +111,15 @@ fn a_config_whose_sink_flumen_lacks_does_not_start_and_reads_nothing() {
     let json = refused_without_reading(
         &[],
         &[
-            ("unsupported-type", "a1.sinks.k1.type", 10),
             ("partial-topology", "a1", 10),
+            ("unsupported-type", "a1.sinks.k1.hdfs.path", 12),
         ],
     );
     let refusal = message(at(&json, "partial-topology", "a1", 10));
     assert!(
-        refusal.contains("sink `k1` needs the Flume type `hdfs` and would drain c1"),
+        refusal.contains(
+            "sink `k1` needs HDFS's native client (for `hdfs://namenode:8020/flume/%Y`) and would drain c1"
+        ),
         "{refusal}"
     );
     assert!(refusal.contains("--allow-partial"), "{refusal}");
@@ -128,7 +130,7 @@ fn allow_partial_refuses_a_memory_channel_left_without_a_consumer() {
     let json = refused_without_reading(
         &["--allow-partial"],
         &[
-            ("unsupported-type", "a1.sinks.k1.type", 10),
+            ("unsupported-type", "a1.sinks.k1.hdfs.path", 12),
             ("no-consumer", "a1.channels.c1", 13),
         ],
     );
@@ -178,7 +180,10 @@ fn allow_partial_runs_the_rest_into_a_durable_channel_that_keeps_the_events() {
     let directory = format!("a1.sinks.k1.sink.directory = {}", out.display());
     let with_sink = cfg
         .replace("a1.sinks.k1.type = hdfs", "a1.sinks.k1.type = file_roll")
-        .replace("a1.sinks.k1.hdfs.path = /flume/%Y", &directory);
+        .replace(
+            "a1.sinks.k1.hdfs.path = hdfs://namenode:8020/flume/%Y",
+            &directory,
+        );
     let mut agent = Agent::start(d, "a1", &with_sink, &[]);
     wait_until("20 lines delivered", DEADLINE, || {
         output_lines(&out).len() == 20
@@ -760,7 +765,7 @@ fn two_lanes(c2_type: &str, k2_type: &str, extra: &[&str]) -> String {
         "a1.sinks.k1.type = logger",
         "a1.sinks.k1.channel = c1",
         &k2,
-        "a1.sinks.k2.hdfs.path = /x",
+        "a1.sinks.k2.hdfs.path = hdfs://namenode:8020/x",
         "a1.sinks.k2.channel = c2",
     ];
     lines.extend_from_slice(extra);
@@ -802,10 +807,12 @@ fn what_flumen_lacks_is_named_through_selectors_groups_and_channels() {
     let refusal = message(at(&json, "partial-topology", "a1", 9));
     assert!(
         refusal.contains("channel `c2` needs the Flume type `jdbc`")
-            && refusal.contains("sink `k2` needs the Flume type `hdfs` and would drain c2"),
+            && refusal.contains(
+                "sink `k2` needs HDFS's native client (for `hdfs://namenode:8020/x`) and would drain c2"
+            ),
         "{refusal}"
     );
-    at(&json, "unsupported-type", "a1.sinks.k2.type", 13);
+    at(&json, "unsupported-type", "a1.sinks.k2.hdfs.path", 14);
 
     // A sink group whose processor is a plugin: its sinks are Flumen's drop, not Flume's.
     let cfg = two_lanes(

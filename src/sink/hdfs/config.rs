@@ -8,7 +8,7 @@ use super::codec::Codec;
 use super::escape::{PathTemplate, RoundUnit, Rounding, Zone};
 use super::format::{BodySerializer, FileType, FormatSpec};
 use super::sequence_file::ValueFormat;
-use super::target::{self, HadoopConf, Location};
+use super::target::{self, HadoopConf, Location, ResolveError};
 use crate::config::{Finding, FindingKind, PropReader};
 use crate::registry::BuildContext;
 use crate::serializer::avro_event::{self, AvroEventConfig};
@@ -32,6 +32,8 @@ pub const DEFAULT_MAX_OPEN_FILES: usize = 5000;
 pub const DEFAULT_CALL_TIMEOUT_MS: u64 = 30_000;
 /// Flume's `hdfs.threadsPoolSize` default.
 pub const DEFAULT_THREADS: usize = 10;
+/// Flumen's `hdfs.maxUnfinishedFiles` default.
+pub const DEFAULT_MAX_UNFINISHED_FILES: usize = 1000;
 /// Flume's `hdfs.retryInterval` default, in seconds.
 pub const DEFAULT_RETRY_INTERVAL_SECS: u64 = 180;
 
@@ -64,8 +66,13 @@ pub struct HdfsConfig {
     pub format: FormatSpec,
     /// `hdfs.maxOpenFiles`.
     pub max_open_files: usize,
-    /// `hdfs.callTimeout`: bound on each call to the store.
+    /// `hdfs.callTimeout`: bound on each call to a remote store (zero: none). Local file
+    /// I/O is not bounded: a blocking system call cannot be cancelled.
     pub call_timeout: Duration,
+    /// Flumen's `hdfs.maxUnfinishedFiles`: closed files waiting to be uploaded (or renamed)
+    /// beyond which batches are refused, so the channel holds the events while the store is
+    /// down instead of staging growing without bound.
+    pub max_unfinished_files: usize,
     /// `hdfs.threadsPoolSize`: uploads running at once.
     pub threads: usize,
     /// `hdfs.closeTries`: attempts to finish (rename or upload) a closed file; 0 = until done.
@@ -102,7 +109,7 @@ impl HdfsConfig {
         let raw_path = r.required_string("hdfs.path")?;
         let location = match target::resolve(&raw_path, &conf) {
             Ok(l) => l,
-            Err(why) => {
+            Err(ResolveError::Unsupported(why)) => {
                 let prop = r.raw("hdfs.path")?;
                 let f = Finding::new(
                     FindingKind::UnsupportedType,
@@ -110,7 +117,14 @@ impl HdfsConfig {
                     prop.full_key.clone(),
                     format!("hdfs.path: {why}."),
                 );
-                r.unsupported(format!("the store of `{raw_path}`"), f);
+                r.unsupported(
+                    format!("HDFS's native client (for `{}`)", raw_path.trim()),
+                    f,
+                );
+                return None;
+            }
+            Err(ResolveError::Invalid(why)) => {
+                refuse(r, "hdfs.path", &format!("hdfs.path: {why}."));
                 return None;
             }
         };
@@ -125,19 +139,21 @@ impl HdfsConfig {
         } else {
             r.string("hdfs.inUseSuffix", DEFAULT_IN_USE_SUFFIX)
         };
-        let roll_interval = r.number(
-            "hdfs.rollInterval",
-            DEFAULT_ROLL_INTERVAL_SECS,
-            0,
-            u64::MAX / 1000,
-        );
-        let roll_size = r.number("hdfs.rollSize", DEFAULT_ROLL_SIZE, 0, u64::MAX);
-        let roll_count = r.number("hdfs.rollCount", DEFAULT_ROLL_COUNT, 0, u64::MAX);
-        let idle = r.number("hdfs.idleTimeout", 0u64, 0, u64::MAX / 1000);
+        // Flume takes any number here; zero or less turns the trigger off.
+        let roll_interval = non_negative(r, "hdfs.rollInterval", DEFAULT_ROLL_INTERVAL_SECS);
+        let roll_size = non_negative(r, "hdfs.rollSize", DEFAULT_ROLL_SIZE);
+        let roll_count = non_negative(r, "hdfs.rollCount", DEFAULT_ROLL_COUNT);
+        let idle = non_negative(r, "hdfs.idleTimeout", 0);
         let batch_size = r.number("hdfs.batchSize", DEFAULT_BATCH_SIZE, 1, 1 << 24);
         let format = format_spec(r);
         let max_open = r.number("hdfs.maxOpenFiles", DEFAULT_MAX_OPEN_FILES, 1, usize::MAX);
-        let call_timeout = r.number("hdfs.callTimeout", DEFAULT_CALL_TIMEOUT_MS, 1, u64::MAX / 2);
+        let call_timeout = non_negative(r, "hdfs.callTimeout", DEFAULT_CALL_TIMEOUT_MS);
+        let max_unfinished = r.number(
+            "hdfs.maxUnfinishedFiles",
+            DEFAULT_MAX_UNFINISHED_FILES,
+            1,
+            usize::MAX,
+        );
         let threads = r.number("hdfs.threadsPoolSize", DEFAULT_THREADS, 1, 1024);
         // Flume: a count of 0 or less means "until closed".
         let close_tries = r.number("hdfs.closeTries", 0i64, i64::MIN, i64::MAX);
@@ -155,6 +171,8 @@ impl HdfsConfig {
             .map(PathBuf::from)
             .unwrap_or_else(|| default_staging_dir(ctx));
         let retry = retry?;
+        // Flume: a retry interval of 0 or less means one close attempt only.
+        let close_tries = if retry <= 0 { 1 } else { close_tries?.max(0) };
         Some(HdfsConfig {
             location,
             path: path?,
@@ -162,17 +180,17 @@ impl HdfsConfig {
             file_suffix,
             in_use_prefix,
             in_use_suffix,
-            roll_interval: Duration::from_secs(roll_interval?),
+            roll_interval: Duration::from_secs(roll_interval?.min(u64::MAX / 1000)),
             roll_size: roll_size?,
             roll_count: roll_count?,
-            idle_timeout: Duration::from_secs(idle?),
+            idle_timeout: Duration::from_secs(idle?.min(u64::MAX / 1000)),
             batch_size: batch_size?,
             format: format?,
             max_open_files: max_open?,
             call_timeout: Duration::from_millis(call_timeout?),
+            max_unfinished_files: max_unfinished?,
             threads: threads?,
-            close_tries: u32::try_from(close_tries?.max(0)).unwrap_or(u32::MAX),
-            // Flume: a retry interval of 0 or less means one close attempt only.
+            close_tries: u32::try_from(close_tries).unwrap_or(u32::MAX),
             retry_interval: Duration::from_secs(retry.max(0) as u64),
             time_zone: time_zone?,
             round: round?,
@@ -180,6 +198,12 @@ impl HdfsConfig {
             staging_dir,
         })
     }
+}
+
+/// A whole number Flume reads as a `long`; zero or less (off) reads as 0.
+fn non_negative(r: &mut PropReader<'_>, key: &str, default: u64) -> Option<u64> {
+    let v = r.number(key, default.min(i64::MAX as u64) as i64, i64::MIN, i64::MAX)?;
+    Some(v.max(0) as u64)
 }
 
 /// `~/.flumen/hdfs/<agent>/<sink>`, as the file channel keeps its default directories

@@ -12,6 +12,7 @@
 //! upload completes. Only then are the staged file and its record removed.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,15 +20,30 @@ use opendal::Operator;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tokio_util::task::AbortOnDropHandle;
 
-use super::open_file::{finish_local, read_meta, remove_meta, Closed};
+use super::open_file::{finish_local, read_meta, remove_if_exists, Closed};
 use super::target::Store;
 
 /// Part size of multipart uploads.
 const UPLOAD_CHUNK: usize = 8 << 20;
 
-/// Builds the OpenDAL operator of a remote store.
-pub fn operator(store: &Store, call_timeout: Duration) -> Result<Option<Operator>, String> {
+/// Where WebHDFS uploads are written before their rename: `.flumen-uploads/` under the part
+/// of `hdfs.path` before its first escape.
+fn upload_dir(path: &str) -> String {
+    let literal = &path[..path.find('%').unwrap_or(path.len())];
+    let root = &literal[..literal.rfind('/').map_or(0, |i| i + 1)];
+    let root = if root.is_empty() { "/" } else { root };
+    format!("{}/.flumen-uploads/", root.trim_end_matches('/'))
+}
+
+/// Builds the OpenDAL operator of a remote store whose files go under `path`; a zero
+/// `call_timeout` sets no timeout (Flume's `hdfs.callTimeout = 0`).
+pub fn operator(
+    store: &Store,
+    path: &str,
+    call_timeout: Duration,
+) -> Result<Option<Operator>, String> {
     let op = match store {
         Store::Local => return Ok(None),
         Store::S3(s) => {
@@ -50,12 +66,20 @@ pub fn operator(store: &Store, call_timeout: Duration) -> Result<Option<Operator
             Operator::new(b).map_err(|e| e.to_string())?.finish()
         }
         Store::WebHdfs { endpoint } => {
+            // Without an atomic-write directory OpenDAL's WebHDFS writer takes one write per
+            // file (nothing over 8 MiB) and writes the final path in place; with it, a file is
+            // written under `<root>/.flumen-uploads/` and renamed, so readers never see a
+            // partial file (as Flume's in-use files; `.`-names are skipped by Hive and Spark).
             let b = opendal::services::Webhdfs::default()
                 .endpoint(endpoint)
-                .root("/");
+                .root("/")
+                .atomic_write_dir(&upload_dir(path));
             Operator::new(b).map_err(|e| e.to_string())?.finish()
         }
     };
+    if call_timeout.is_zero() {
+        return Ok(Some(op));
+    }
     let timeout = opendal::layers::TimeoutLayer::new()
         .with_timeout(call_timeout)
         .with_io_timeout(call_timeout);
@@ -68,6 +92,45 @@ pub struct Finisher {
     op: Option<Operator>,
     tries: u32,
     retry_interval: Duration,
+    /// Closed files handed over and not yet finished (or given up on).
+    waiting: Arc<AtomicUsize>,
+}
+
+/// Why a file was not finished.
+struct FinishError {
+    message: String,
+    /// Whether trying again may help (a store down); false leaves it for an operator.
+    retry: bool,
+}
+
+impl FinishError {
+    fn retry(message: String) -> Self {
+        FinishError {
+            message,
+            retry: true,
+        }
+    }
+}
+
+/// The queue of closed files to finish; dropping it lets the task finish what it has.
+pub struct Queue {
+    tx: mpsc::UnboundedSender<Closed>,
+    waiting: Arc<AtomicUsize>,
+}
+
+impl Queue {
+    /// Hands a closed file over.
+    pub fn send(&self, closed: Closed) {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        if self.tx.send(closed).is_err() {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Closed files not yet finished.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
 }
 
 impl Finisher {
@@ -77,28 +140,36 @@ impl Finisher {
             op,
             tries,
             retry_interval,
+            waiting: Arc::default(),
         }
     }
 
     /// Starts the task that finishes what is sent to the returned queue, `threads` at a time.
-    pub fn spawn(
-        self,
-        threads: usize,
-    ) -> (mpsc::UnboundedSender<Closed>, tokio::task::JoinHandle<()>) {
+    /// Dropping the handle stops it; what it has not finished stays staged for the next start.
+    pub fn spawn(self, threads: usize) -> (Queue, AbortOnDropHandle<()>) {
         let (tx, mut rx) = mpsc::unbounded_channel::<Closed>();
+        let queue = Queue {
+            tx,
+            waiting: self.waiting.clone(),
+        };
         let me = Arc::new(self);
         let task = tokio::spawn(async move {
             let mut running = JoinSet::new();
             while let Some(closed) = rx.recv().await {
                 while running.len() >= threads.max(1) {
-                    running.join_next().await;
+                    joined(running.join_next().await);
                 }
                 let me = me.clone();
-                running.spawn(async move { me.finish_with_retries(closed).await });
+                running.spawn(async move {
+                    me.finish_with_retries(closed).await;
+                    me.waiting.fetch_sub(1, Ordering::AcqRel);
+                });
             }
-            while running.join_next().await.is_some() {}
+            while let Some(done) = running.join_next().await {
+                joined(Some(done));
+            }
         });
-        (tx, task)
+        (queue, AbortOnDropHandle::new(task))
     }
 
     async fn finish_with_retries(&self, closed: Closed) {
@@ -106,75 +177,154 @@ impl Finisher {
         loop {
             attempt += 1;
             match self.finish(&closed).await {
-                Ok(()) => {
-                    tracing::info!(path = %closed.dest.final_path, bytes = closed.length, "Closed file finished.");
+                Ok(target) => {
+                    tracing::info!(path = %target, bytes = closed.length, "Closed file finished.");
                     return;
                 }
-                Err(error) if self.tries > 0 && attempt >= self.tries => {
-                    tracing::error!(path = %closed.dest.final_path, %error, attempts = attempt, "Giving up finishing a closed file (hdfs.closeTries); its bytes stay in staging and it is finished at the next start.");
+                Err(e) if !e.retry => {
+                    tracing::error!(path = %closed.dest.final_path, error = %e.message, "Cannot finish a closed file; it is left in staging for an operator.");
                     return;
                 }
-                Err(error) => {
-                    tracing::warn!(path = %closed.dest.final_path, %error, attempt, "Finishing a closed file failed; retrying after hdfs.retryInterval.");
-                    tokio::time::sleep(self.retry_interval.max(Duration::from_millis(10))).await;
+                Err(e) if self.tries > 0 && attempt >= self.tries => {
+                    tracing::error!(path = %closed.dest.final_path, error = %e.message, attempts = attempt, "Giving up finishing a closed file (hdfs.closeTries); its bytes stay in staging and it is finished at the next start.");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(path = %closed.dest.final_path, error = %e.message, attempt, "Finishing a closed file failed; retrying after hdfs.retryInterval.");
+                    tokio::time::sleep(self.retry_interval.max(Duration::from_millis(100))).await;
                 }
             }
         }
     }
 
-    /// Renames or uploads one closed file, then removes its staged bytes and record.
-    pub async fn finish(&self, closed: &Closed) -> Result<(), String> {
+    /// Renames or uploads one closed file, then removes its staged bytes and record; returns
+    /// where it went.
+    async fn finish(&self, closed: &Closed) -> Result<String, FinishError> {
+        if closed.length == 0 {
+            // Nothing was committed to it (a crash before its first batch end).
+            let c = closed.clone();
+            blocking_io(move || {
+                remove_if_exists(&c.dest.data)?;
+                remove_if_exists(&c.meta)
+            })
+            .await?;
+            return Ok(format!("{} (empty, deleted)", closed.dest.data.display()));
+        }
         match (&self.op, closed.dest.remote) {
             (Some(op), true) => {
-                upload(op, closed).await?;
-                remove_meta(&closed.dest.data).map_err(|e| e.to_string())?;
-                remove_meta(&closed.meta).map_err(|e| e.to_string())
-            }
-            _ => {
+                let key = upload(op, closed).await?;
                 let c = closed.clone();
-                tokio::task::spawn_blocking(move || {
+                blocking_io(move || {
+                    remove_if_exists(&c.dest.data)?;
+                    remove_if_exists(&c.meta)
+                })
+                .await?;
+                Ok(key)
+            }
+            (None, true) => Err(FinishError {
+                message: "staged for a remote store, but the sink now writes to local files".into(),
+                retry: false,
+            }),
+            (_, false) => {
+                let c = closed.clone();
+                let target = blocking_io(move || {
+                    if !c.dest.data.exists() && Path::new(&c.dest.final_path).exists() {
+                        // Finished before a crash kept its record.
+                        remove_if_exists(&c.meta)?;
+                        return Ok(PathBuf::from(&c.dest.final_path));
+                    }
                     if let Some(dir) = Path::new(&c.dest.final_path).parent() {
                         std::fs::create_dir_all(dir)?;
                     }
                     finish_local(&c)
                 })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())
+                .await?;
+                Ok(target.display().to_string())
             }
         }
     }
 }
 
-/// Streams a staged file's committed bytes to its final key.
-async fn upload(op: &Operator, closed: &Closed) -> Result<(), String> {
-    let key = closed.dest.final_path.trim_start_matches('/');
-    let mut file = tokio::fs::File::open(&closed.dest.data)
+/// Logs a finishing task that panicked (its file stays staged for the next start).
+fn joined(done: Option<Result<(), tokio::task::JoinError>>) {
+    if let Some(Err(error)) = done {
+        tracing::error!(%error, "A task finishing a closed file failed; the file is finished at the next start.");
+    }
+}
+
+async fn blocking_io<R: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<R> + Send + 'static,
+) -> Result<R, FinishError> {
+    tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| format!("opening {}: {e}", closed.dest.data.display()))?;
-    let mut writer = op
-        .writer_with(key)
-        .chunk(UPLOAD_CHUNK)
-        .await
-        .map_err(|e| format!("starting the upload of {key}: {e}"))?;
-    let mut left = closed.length;
-    while left > 0 {
-        let want = left.min(UPLOAD_CHUNK as u64) as usize;
-        let mut buf = vec![0u8; want];
-        file.read_exact(&mut buf)
-            .await
-            .map_err(|e| format!("reading {}: {e}", closed.dest.data.display()))?;
-        left -= want as u64;
-        if let Err(e) = writer.write(buf).await {
-            let _ = writer.abort().await;
-            return Err(format!("uploading {key}: {e}"));
+        .map_err(|e| FinishError::retry(e.to_string()))?
+        .map_err(|e| FinishError::retry(e.to_string()))
+}
+
+/// Bytes read from a staged file per write to the uploader.
+const READ_CHUNK: usize = 1 << 20;
+
+/// Uploads a staged file's committed bytes under its final key, or under the next free
+/// counter when another object has that key; returns the key. An object of the same length
+/// there already is this file, uploaded before a crash kept its record.
+async fn upload(op: &Operator, closed: &Closed) -> Result<String, FinishError> {
+    let mut key = closed.dest.final_path.trim_start_matches('/').to_string();
+    let mut step = 0;
+    loop {
+        match op.stat(&key).await {
+            Ok(meta) if meta.content_length() == closed.length => return Ok(key),
+            Ok(_) => {
+                step += 1;
+                tracing::warn!(taken = %key, "A final name is taken by another object; moving the counter on.");
+                key = closed.dest.bumped(step).trim_start_matches('/').to_string();
+            }
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => break,
+            Err(e) => return Err(FinishError::retry(format!("checking {key}: {e}"))),
         }
     }
-    writer
-        .close()
+    let data = &closed.dest.data;
+    let mut file = match tokio::fs::File::open(data).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(FinishError {
+                message: format!("the staged file {} is gone", data.display()),
+                retry: false,
+            })
+        }
+        Err(e) => {
+            return Err(FinishError::retry(format!(
+                "opening {}: {e}",
+                data.display()
+            )))
+        }
+    };
+    let mut writer = op
+        .writer_with(&key)
+        .chunk(UPLOAD_CHUNK)
         .await
-        .map_err(|e| format!("completing the upload of {key}: {e}"))?;
-    Ok(())
+        .map_err(|e| FinishError::retry(format!("starting the upload of {key}: {e}")))?;
+    let mut left = closed.length;
+    while left > 0 {
+        let want = left.min(READ_CHUNK as u64) as usize;
+        let mut buf = vec![0u8; want];
+        let read = file.read_exact(&mut buf).await;
+        let written = match read {
+            Ok(_) => writer.write(buf).await.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("reading {}: {e}", data.display())),
+        };
+        if let Err(e) = written {
+            let _ = writer.abort().await;
+            return Err(FinishError::retry(format!("uploading {key}: {e}")));
+        }
+        left -= want as u64;
+    }
+    if let Err(e) = writer.close().await {
+        let _ = writer.abort().await;
+        return Err(FinishError::retry(format!(
+            "completing the upload of {key}: {e}"
+        )));
+    }
+    Ok(key)
 }
 
 /// Files a crash left open or unfinished, from the meta records in `staging`: each data file
@@ -214,7 +364,7 @@ fn recover_one(meta: &Path) -> std::io::Result<Option<Closed>> {
         Ok(m) => m.len(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             // Finished before the crash removed the record (renamed or uploaded).
-            remove_meta(meta)?;
+            remove_if_exists(meta)?;
             return Ok(None);
         }
         Err(e) => return Err(e),
@@ -232,4 +382,19 @@ fn recover_one(meta: &Path) -> std::io::Result<Option<Closed>> {
         meta: meta.to_path_buf(),
         length: length.min(actual),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhdfs_uploads_go_under_the_literal_root_of_the_path() {
+        assert_eq!(
+            upload_dir("/flume/events/%Y/%m"),
+            "/flume/events/.flumen-uploads/"
+        );
+        assert_eq!(upload_dir("/flume/events"), "/flume/.flumen-uploads/");
+        assert_eq!(upload_dir("/%{dir}"), "/.flumen-uploads/");
+    }
 }

@@ -42,6 +42,7 @@ pub mod format;
 mod hadoop_test_support;
 pub mod open_file;
 pub mod sequence_file;
+pub mod staging;
 pub mod target;
 
 use std::collections::HashMap;
@@ -49,13 +50,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use tokio::sync::mpsc::UnboundedSender;
-use tokio::task::JoinHandle;
+use tokio_util::task::AbortOnDropHandle;
 
 use self::config::HdfsConfig;
 use self::escape::{HostNames, RenderContext, RenderError};
-use self::finisher::Finisher;
-use self::open_file::{Closed, Destination, OpenFile};
+use self::finisher::{Finisher, Queue};
+use self::format::FileType;
+use self::open_file::{Destination, OpenFile};
+use self::staging::Staging;
 use super::{Rejected, Sink, SinkError};
 use crate::event::Event;
 use crate::metrics::SinkCounters;
@@ -64,10 +66,11 @@ use crate::metrics::SinkCounters;
 pub struct HdfsSink {
     config: HdfsConfig,
     files: HashMap<String, OpenFile>,
-    next_counter: u64,
     finisher: Finisher,
-    queue: Option<UnboundedSender<Closed>>,
-    task: Option<JoinHandle<()>>,
+    /// Set up by the first batch: the locked staging directory, the finisher's queue and task.
+    staging: Option<Staging>,
+    queue: Option<Queue>,
+    task: Option<AbortOnDropHandle<()>>,
     /// Rendering settings; `now_millis` is set before each batch.
     ctx: RenderContext,
     counters: SinkCounters,
@@ -78,7 +81,11 @@ pub struct HdfsSink {
 impl HdfsSink {
     /// A sink with `config`; fails when the remote store's client cannot be built.
     pub fn new(config: HdfsConfig) -> Result<Self, String> {
-        let op = finisher::operator(&config.location.store, config.call_timeout)?;
+        let op = finisher::operator(
+            &config.location.store,
+            &config.location.path,
+            config.call_timeout,
+        )?;
         let finisher = Finisher::new(op, config.close_tries, config.retry_interval);
         let ctx = RenderContext {
             time_zone: config.time_zone,
@@ -90,8 +97,8 @@ impl HdfsSink {
         Ok(HdfsSink {
             config,
             files: HashMap::new(),
-            next_counter: now_millis().max(0) as u64,
             finisher,
+            staging: None,
             queue: None,
             task: None,
             ctx,
@@ -100,25 +107,26 @@ impl HdfsSink {
         })
     }
 
-    /// Once, before the first batch: starts the finisher and hands it the files an earlier run
-    /// left open.
+    /// Once, before the first batch: locks the staging directory, starts the finisher and
+    /// hands it the files an earlier run left open. Fails (and the runner retries) while
+    /// another sink holds the directory.
     fn start(&mut self) -> Result<(), SinkError> {
         if self.queue.is_some() {
             return Ok(());
         }
-        let staging = &self.config.staging_dir;
-        std::fs::create_dir_all(staging).map_err(|source| SinkError::Io {
-            context: format!("creating hdfs.stagingDir {}", staging.display()),
+        let dir = self.config.staging_dir.clone();
+        let io = |source| SinkError::Io {
+            context: format!("hdfs.stagingDir {}", dir.display()),
             source,
-        })?;
+        };
+        let mut staging = Staging::open(&dir, now_millis().max(0) as u64).map_err(io)?;
         let (queue, task) = self.finisher.clone().spawn(self.config.threads);
-        for closed in finisher::recover(staging) {
+        for closed in finisher::recover(staging.dir()) {
             // New files must not reuse a counter (and so a final name) of one still to finish.
-            if let Some(counter) = counter_of(&closed.meta) {
-                self.next_counter = self.next_counter.max(counter);
-            }
-            let _ = queue.send(closed);
+            staging.skip_past(closed.dest.counter);
+            queue.send(closed);
         }
+        self.staging = Some(staging);
         self.queue = Some(queue);
         self.task = Some(task);
         Ok(())
@@ -134,6 +142,10 @@ impl HdfsSink {
         key.clear();
         let header = |name: &str| event.headers.get(name).map(|v| v.as_str());
         config.path.render(header, ctx, key)?;
+        // As Hadoop's `Path` normalises it: an empty header value leaves no empty directory.
+        if key.contains("//") {
+            collapse_slashes(key);
+        }
         while key.len() > 1 && key.ends_with('/') {
             key.pop();
         }
@@ -160,6 +172,7 @@ impl HdfsSink {
                 final_path,
                 data: c.staging_dir.join(format!("{counter}.data")),
                 remote: true,
+                counter,
             }
         } else {
             let in_use = format!("{dir}/{}{name}{}", c.in_use_prefix, c.in_use_suffix);
@@ -167,16 +180,24 @@ impl HdfsSink {
                 final_path,
                 data: PathBuf::from(in_use),
                 remote: false,
+                counter,
             }
         }
     }
 
     fn open(&mut self, key: &str, dir_len: usize) -> Result<OpenFile, SinkError> {
         if self.files.len() >= self.config.max_open_files {
-            self.close_least_recent()?;
+            self.close_least_recent();
         }
-        self.next_counter = self.next_counter.max(now_millis().max(0) as u64) + 1;
-        let counter = self.next_counter;
+        let now = now_millis().max(0) as u64;
+        let counter = match self.staging.as_mut() {
+            Some(staging) => staging.next_counter(now),
+            None => Err(std::io::Error::other("the sink has not started")),
+        }
+        .map_err(|source| SinkError::Io {
+            context: "reserving file counters".into(),
+            source,
+        })?;
         let dest = self.destination(key, dir_len, counter);
         let meta = self.config.staging_dir.join(format!("{counter}.meta"));
         let data = dest.data.clone();
@@ -202,16 +223,17 @@ impl HdfsSink {
     }
 
     /// `hdfs.maxOpenFiles`: closes the file appended to least recently, as Flume's
-    /// access-ordered map evicts its eldest writer.
-    fn close_least_recent(&mut self) -> Result<(), SinkError> {
+    /// access-ordered map evicts its eldest writer (a failure is logged, as in Flume).
+    fn close_least_recent(&mut self) {
         let eldest = self
             .files
             .iter()
             .min_by_key(|(_, f)| f.last_append)
             .map(|(k, _)| k.clone());
-        match eldest {
-            Some(key) => self.close_key(&key),
-            None => Ok(()),
+        if let Some(key) = eldest {
+            if let Err(error) = self.close_key(&key) {
+                tracing::warn!(%key, %error, "Closing the least recently used file failed.");
+            }
         }
     }
 
@@ -223,19 +245,30 @@ impl HdfsSink {
     }
 
     /// Closes a file and finishes it: a local one is renamed at once (retried by the
-    /// finisher when that fails), a staged one is queued for upload.
+    /// finisher when that fails), a staged one is queued for upload. A file that cannot be
+    /// closed is abandoned: cut back to its committed bytes and finished as it is.
     fn close(&mut self, file: OpenFile) -> Result<(), SinkError> {
-        let data = file.dest.data.clone();
-        let closed = file.close().map_err(|source| SinkError::Io {
-            context: format!("closing {}", data.display()),
-            source,
-        })?;
+        let (closed, failure) = match file.close() {
+            Ok(closed) => (Some(closed), None),
+            Err((source, file)) => {
+                let context = format!("closing {}", file.dest.data.display());
+                (file.abandon(), Some(SinkError::Io { context, source }))
+            }
+        };
         self.counters.connection_closed.inc();
-        if !closed.dest.remote {
+        if let Some(closed) = closed {
+            self.finish(closed);
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Renames a closed local file at once; queues anything else for the finisher.
+    fn finish(&mut self, closed: open_file::Closed) {
+        if !closed.dest.remote && closed.length > 0 {
             match open_file::finish_local(&closed) {
-                Ok(()) => {
-                    tracing::info!(path = %closed.dest.final_path, "Closed file renamed to its final name.");
-                    return Ok(());
+                Ok(target) => {
+                    tracing::info!(path = %target.display(), "Closed file renamed to its final name.");
+                    return;
                 }
                 Err(error) => {
                     tracing::warn!(path = %closed.dest.final_path, %error, "Renaming a closed file failed; retrying.");
@@ -243,9 +276,8 @@ impl HdfsSink {
             }
         }
         if let Some(queue) = &self.queue {
-            let _ = queue.send(closed);
+            queue.send(closed);
         }
-        Ok(())
     }
 
     /// Whether `file` must roll before another event (Flume checks before each append).
@@ -290,10 +322,13 @@ impl HdfsSink {
             }
         }
         if let Some((k, source)) = failed {
-            // The file is dropped: its record keeps what was committed, and recovery at the
-            // next start cuts it there. The batch is delivered again to a new file.
+            // The file is cut back to what was committed and finished as it is; the batch is
+            // delivered again, to a new file.
             if let Some(f) = self.files.remove(&k) {
-                tracing::warn!(path = %f.dest.data.display(), "Abandoning a file after a write failure.");
+                tracing::warn!(path = %f.dest.data.display(), error = %source, "Abandoning a file after a write failure.");
+                if let Some(closed) = f.abandon() {
+                    self.finish(closed);
+                }
             }
             return Err(SinkError::Io {
                 context: format!("writing bucket {k}"),
@@ -354,6 +389,15 @@ impl HdfsSink {
     }
 }
 
+/// Why a SequenceFile cannot key `event`: a `timestamp` header that is not a number (Flume's
+/// `Long.valueOf` fails the batch for ever).
+fn bad_sequence_key(event: &Event) -> Option<String> {
+    let stamp = event.headers.get("timestamp")?;
+    sequence_file::flume_key(Some(stamp.as_str()), 0)
+        .err()
+        .map(|_| format!("the timestamp header `{stamp}` is not a number, and a SequenceFile record needs it as its key"))
+}
+
 /// `%[localhost]`, `%[IP]`, `%[FQDN]`: resolved once, as the host interceptor resolves them
 /// (the FQDN is the host name as the system reports it: no reverse lookup).
 fn host_names() -> HostNames {
@@ -375,9 +419,15 @@ fn blocking<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
-/// The counter in a meta record's name (`<counter>.meta`).
-fn counter_of(meta: &Path) -> Option<u64> {
-    meta.file_stem()?.to_str()?.parse().ok()
+/// Replaces runs of `/` with one.
+fn collapse_slashes(path: &mut String) {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && out.ends_with('/')) {
+            out.push(c);
+        }
+    }
+    *path = out;
 }
 
 fn now_millis() -> i64 {
@@ -420,25 +470,39 @@ impl Sink for HdfsSink {
 
     fn screen(&mut self, events: &[Event]) -> Vec<Rejected> {
         let c = &self.config;
-        if c.path.is_constant() && c.file_prefix.is_constant() {
+        let keyed = c.format.file_type == FileType::SequenceFile;
+        if c.path.is_constant() && c.file_prefix.is_constant() && !keyed {
             return Vec::new();
         }
         self.ctx.now_millis = now_millis();
         let mut key = String::new();
         let mut rejected = Vec::new();
         for (index, event) in events.iter().enumerate() {
-            if let Err(e) = Self::render_key(c, &self.ctx, event, &mut key) {
-                rejected.push(Rejected {
-                    index,
-                    reason: format!("hdfs.path cannot be built for this event: {e}"),
-                });
+            let reason = match Self::render_key(c, &self.ctx, event, &mut key) {
+                Err(e) => Some(format!("hdfs.path cannot be built for this event: {e}")),
+                Ok(_) if keyed => bad_sequence_key(event),
+                Ok(_) => None,
+            };
+            if let Some(reason) = reason {
+                rejected.push(Rejected { index, reason });
             }
         }
         rejected
     }
 
     async fn deliver(&mut self, events: &[Event]) -> Result<(), SinkError> {
-        self.start()?;
+        blocking(|| self.start())?;
+        let waiting = self.queue.as_ref().map_or(0, Queue::waiting);
+        if waiting >= self.config.max_unfinished_files {
+            // The store is down or slow: keep the events in the channel rather than staging
+            // without bound.
+            return Err(SinkError::Io {
+                context: format!("{} {}", self.config.location.store.describe(), self.config.location.path),
+                source: std::io::Error::other(format!(
+                    "{waiting} closed files wait to be finished (hdfs.maxUnfinishedFiles); holding events in the channel"
+                )),
+            });
+        }
         blocking(|| {
             self.roll_due()?;
             self.write_batch(events)
@@ -446,8 +510,10 @@ impl Sink for HdfsSink {
     }
 
     async fn maintain(&mut self) -> Result<(), SinkError> {
-        self.start()?;
-        blocking(|| self.roll_due())
+        blocking(|| {
+            self.start()?;
+            self.roll_due()
+        })
     }
 
     async fn stop(&mut self) -> Result<(), SinkError> {
@@ -459,7 +525,7 @@ impl Sink for HdfsSink {
         if let Some(mut task) = self.task.take() {
             let wait = self.config.call_timeout.max(Duration::from_secs(1));
             if tokio::time::timeout(wait, &mut task).await.is_err() {
-                task.abort();
+                drop(task);
                 tracing::warn!(staging = %self.config.staging_dir.display(), "Closed files are still being finished at stop; they stay staged and are finished at the next start.");
             }
         }

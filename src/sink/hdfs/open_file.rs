@@ -11,13 +11,20 @@
 //! | 8 | 4 | CRC32C of those 8 bytes, little-endian |
 //! | 12 | rest | JSON: `{"final": ..., "data": ..., "remote": bool}` |
 //!
-//! At each batch end the encoded bytes are written, then the length is rewritten in place
-//! (12 bytes, one sector). For a remote store both are `fdatasync`ed before the take commits:
-//! the staged bytes are the only copy until the upload. For a local store they reach the page
-//! cache before the commit, as Flume's `hflush` on a local file system: a kill -9 loses
-//! nothing; a power cut may (Flume's own guarantee there). After a crash, recovery cuts the
-//! data file back to the committed length (a batch torn by the crash was not committed and is
-//! delivered again), then finishes the file as a close would.
+//! The record is created (and, for a remote store, fsynced with its directory) before the data
+//! file, so every data file has one. At each batch end the encoded bytes are written, then the
+//! length is rewritten in place (12 bytes, one sector). For a remote store both are
+//! `fdatasync`ed before the take commits: the staged bytes are the only copy until the upload.
+//! For a local store they reach the page cache before the commit, as Flume's `hflush` on a
+//! local file system: a kill -9 loses nothing; a power cut may (Flume's own guarantee there).
+//! A close syncs data and record on both stores before the file is finished. After a crash,
+//! recovery cuts the data file back to the committed length (a batch torn by the crash was not
+//! committed and is delivered again), then finishes the file as a close would; a file with no
+//! committed byte is deleted instead.
+//!
+//! Finishing never replaces an existing file: a local file is hard-linked to its final name
+//! (which fails when the name exists) before the in-use name is removed, and a name already
+//! taken by another file moves the counter on.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -39,11 +46,31 @@ pub struct Destination {
     pub data: PathBuf,
     /// Whether it is uploaded (true) or renamed in place (false).
     pub remote: bool,
+    /// The counter in the final name (`<prefix>.<counter>`), moved on when that name is
+    /// taken by another file.
+    #[serde(default)]
+    pub counter: u64,
 }
 
-/// The meta record of an open (or closed, not yet finished) file.
+impl Destination {
+    /// The final path with the counter moved on by `step`.
+    pub fn bumped(&self, step: u64) -> String {
+        let old = format!(".{}", self.counter);
+        match self.final_path.rfind(&old) {
+            Some(at) => format!(
+                "{}.{}{}",
+                &self.final_path[..at],
+                self.counter + step,
+                &self.final_path[at + old.len()..]
+            ),
+            None => format!("{}.{step}", self.final_path),
+        }
+    }
+}
+
+/// The meta record of an open (or closed, not yet finished) file. Not held open: an open
+/// file costs one descriptor, as in Flume, and a batch end reopens its record.
 pub struct Meta {
-    file: File,
     path: PathBuf,
 }
 
@@ -54,27 +81,23 @@ impl Meta {
     pub fn create(path: &Path, dest: &Destination, durable: bool) -> std::io::Result<Meta> {
         let mut bytes = length_record(0).to_vec();
         serde_json::to_writer(&mut bytes, dest).map_err(std::io::Error::other)?;
-        let mut file = OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .read(true)
-            .open(path)?;
+        let mut file = OpenOptions::new().create_new(true).write(true).open(path)?;
         file.write_all(&bytes)?;
         if durable {
             file.sync_all()?;
             sync_dir(path)?;
         }
         Ok(Meta {
-            file,
             path: path.to_path_buf(),
         })
     }
 
     /// Records `len` committed bytes.
     pub fn commit(&self, len: u64, durable: bool) -> std::io::Result<()> {
-        self.file.write_all_at(&length_record(len), 0)?;
+        let file = OpenOptions::new().write(true).open(&self.path)?;
+        file.write_all_at(&length_record(len), 0)?;
         if durable {
-            self.file.sync_data()?;
+            file.sync_data()?;
         }
         Ok(())
     }
@@ -130,6 +153,8 @@ pub struct OpenFile {
     pub body_bytes: u64,
     /// Bytes written to the data file.
     written: u64,
+    /// Bytes recorded committed in the meta record.
+    committed: u64,
     /// Encoded bytes not yet written.
     pending: Vec<u8>,
     /// Whether each batch is fsynced (a staged file of a remote store).
@@ -143,7 +168,7 @@ pub struct OpenFile {
 }
 
 impl OpenFile {
-    /// Creates the data file and its meta record and starts the encoding.
+    /// Creates the meta record, then the data file, and starts the encoding.
     pub fn create(
         dest: Destination,
         meta_path: &Path,
@@ -153,11 +178,18 @@ impl OpenFile {
         if let Some(dir) = dest.data.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        let meta = Meta::create(meta_path, &dest, durable)?;
         let data = OpenOptions::new()
             .create_new(true)
             .write(true)
-            .open(&dest.data)?;
-        let meta = Meta::create(meta_path, &dest, durable)?;
+            .open(&dest.data);
+        let data = match data {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = std::fs::remove_file(meta_path);
+                return Err(e);
+            }
+        };
         let mut pending = Vec::new();
         encoder.begin(&mut pending)?;
         let now = Instant::now();
@@ -169,6 +201,7 @@ impl OpenFile {
             events: 0,
             body_bytes: 0,
             written: 0,
+            committed: 0,
             pending,
             durable,
             opened: now,
@@ -194,6 +227,16 @@ impl OpenFile {
             return Ok(());
         }
         self.encoder.end_batch(&mut self.pending)?;
+        self.write_pending()?;
+        self.dirty = false;
+        // A large batch leaves a large buffer; do not keep it for every open file.
+        if self.pending.capacity() > 4 << 20 {
+            self.pending = Vec::new();
+        }
+        Ok(())
+    }
+
+    fn write_pending(&mut self) -> std::io::Result<()> {
         if !self.pending.is_empty() {
             self.data.write_all(&self.pending)?;
             self.written += self.pending.len() as u64;
@@ -203,35 +246,50 @@ impl OpenFile {
             self.data.sync_data()?;
         }
         self.meta.commit(self.written, self.durable)?;
-        self.dirty = false;
-        // A large batch leaves a large buffer; do not keep it for every open file.
-        if self.pending.capacity() > 4 << 20 {
-            self.pending = Vec::new();
-        }
+        self.committed = self.written;
         Ok(())
     }
 
-    /// Flushes and syncs the data; the file is then ready to be finished (renamed or
-    /// uploaded) from its meta record.
-    pub fn close(mut self) -> std::io::Result<Closed> {
+    /// Flushes, adds the format's trailer and syncs data and record on both stores; the file
+    /// is then ready to be finished (renamed or uploaded) from its record.
+    pub fn close(mut self) -> Result<Closed, (std::io::Error, OpenFile)> {
+        match self.close_inner() {
+            Ok(()) => Ok(Closed {
+                dest: self.dest,
+                meta: self.meta.path,
+                length: self.written,
+            }),
+            Err(e) => Err((e, self)),
+        }
+    }
+
+    fn close_inner(&mut self) -> std::io::Result<()> {
         self.flush()?;
         self.encoder.finish(&mut self.pending)?;
-        if !self.pending.is_empty() {
-            // No batch end: only the trailer goes out.
-            self.data.write_all(&self.pending)?;
-            self.written += self.pending.len() as u64;
-            self.pending.clear();
-            if self.durable {
-                self.data.sync_data()?;
-            }
-            self.meta.commit(self.written, self.durable)?;
-        }
+        self.write_pending()?;
         self.data.sync_all()?;
-        Ok(Closed {
-            dest: self.dest,
-            meta: self.meta.path,
-            length: self.written,
-        })
+        self.meta.commit(self.written, true)
+    }
+
+    /// Gives a file up after a write failure: cuts it back to its committed bytes and returns
+    /// it to be finished, or `None` when even that fails (the next start recovers it from its
+    /// record).
+    pub fn abandon(self) -> Option<Closed> {
+        let cut = self
+            .data
+            .set_len(self.committed)
+            .and_then(|()| self.data.sync_all());
+        match cut {
+            Ok(()) => Some(Closed {
+                dest: self.dest,
+                meta: self.meta.path,
+                length: self.committed,
+            }),
+            Err(error) => {
+                tracing::error!(path = %self.dest.data.display(), %error, "Cannot cut a failed file back to its committed bytes; it is recovered at the next start.");
+                None
+            }
+        }
     }
 }
 
@@ -246,21 +304,123 @@ pub struct Closed {
     pub length: u64,
 }
 
-/// Finishes a closed local file: renames the in-use file to its final name and removes the
-/// meta record.
-pub fn finish_local(closed: &Closed) -> std::io::Result<()> {
-    let target = Path::new(&closed.dest.final_path);
-    if closed.dest.data != target {
-        std::fs::rename(&closed.dest.data, target)?;
-        sync_dir(target)?;
+/// Most other names tried when a final name is taken.
+const NAME_TRIES: u64 = 1000;
+
+/// Finishes a closed local file: links it to its final name (never replacing a file there),
+/// removes the in-use name and the record. A name taken by another file moves the counter
+/// on. Returns the final path.
+pub fn finish_local(closed: &Closed) -> std::io::Result<PathBuf> {
+    let data = &closed.dest.data;
+    for step in 0..NAME_TRIES {
+        let target = if step == 0 {
+            PathBuf::from(&closed.dest.final_path)
+        } else {
+            PathBuf::from(closed.dest.bumped(step))
+        };
+        if *data == target {
+            remove_if_exists(&closed.meta)?;
+            return Ok(target);
+        }
+        match std::fs::hard_link(data, &target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if !same_file(data, &target)? {
+                    tracing::warn!(taken = %target.display(), "A final name is taken by another file; moving the counter on.");
+                    continue;
+                }
+                // Linked before a crash: only the in-use name is left to remove.
+            }
+            Err(e) => return Err(e),
+        }
+        remove_if_exists(data)?;
+        sync_dir(&target)?;
+        remove_if_exists(&closed.meta)?;
+        return Ok(target);
     }
-    remove_meta(&closed.meta)
+    Err(std::io::Error::other(format!(
+        "{NAME_TRIES} final names from {} are taken",
+        closed.dest.final_path
+    )))
 }
 
-/// Removes a meta record (missing is fine: a finish that crashed after it).
-pub fn remove_meta(meta: &Path) -> std::io::Result<()> {
-    match std::fs::remove_file(meta) {
+fn same_file(a: &Path, b: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (a, b) = (std::fs::metadata(a)?, std::fs::metadata(b)?);
+    Ok(a.dev() == b.dev() && a.ino() == b.ino())
+}
+
+/// Removes a file; missing is fine (a finish that crashed after it).
+pub fn remove_if_exists(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dest(dir: &Path, counter: u64) -> Destination {
+        Destination {
+            final_path: format!("{}/FlumeData.{counter}.gz", dir.display()),
+            data: dir.join(format!("FlumeData.{counter}.gz.tmp")),
+            remote: false,
+            counter,
+        }
+    }
+
+    fn closed(dir: &Path, counter: u64, body: &[u8]) -> Closed {
+        let d = dest(dir, counter);
+        std::fs::write(&d.data, body).unwrap();
+        let meta = dir.join(format!("{counter}.meta"));
+        Meta::create(&meta, &d, false).unwrap();
+        Closed {
+            dest: d,
+            meta,
+            length: body.len() as u64,
+        }
+    }
+
+    #[test]
+    fn finishing_never_replaces_a_file_of_the_same_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("FlumeData.7.gz"), b"older").unwrap();
+        let c = closed(dir.path(), 7, b"newer");
+        let target = finish_local(&c).unwrap();
+        assert_eq!(target, dir.path().join("FlumeData.8.gz"));
+        assert_eq!(
+            std::fs::read(dir.path().join("FlumeData.7.gz")).unwrap(),
+            b"older"
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"newer");
+        assert!(!c.dest.data.exists() && !c.meta.exists());
+    }
+
+    #[test]
+    fn a_finish_cut_short_after_the_link_completes_on_the_next_try() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = closed(dir.path(), 9, b"body");
+        std::fs::hard_link(&c.dest.data, &c.dest.final_path).unwrap();
+        let target = finish_local(&c).unwrap();
+        assert_eq!(target, PathBuf::from(&c.dest.final_path));
+        assert_eq!(std::fs::read(&target).unwrap(), b"body");
+        assert!(!c.dest.data.exists() && !c.meta.exists());
+    }
+
+    #[test]
+    fn the_record_keeps_the_committed_length_and_the_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dest(dir.path(), 3);
+        let meta = Meta::create(&dir.path().join("3.meta"), &d, true).unwrap();
+        meta.commit(1234, true).unwrap();
+        let (len, read) = read_meta(meta.path()).unwrap();
+        assert_eq!(len, Some(1234));
+        assert_eq!(read, d);
+        // A torn length fails its checksum.
+        let f = OpenOptions::new().write(true).open(meta.path()).unwrap();
+        f.write_all_at(&[0xff], 0).unwrap();
+        assert_eq!(read_meta(meta.path()).unwrap().0, None);
     }
 }

@@ -78,7 +78,8 @@ impl HadoopConf {
 pub struct S3Settings {
     /// The bucket.
     pub bucket: String,
-    /// `fs.s3a.endpoint` (with a scheme; `https://` is added when it has none).
+    /// `fs.s3a.endpoint` (with a scheme; `https://` is added when it has none, `http://` with
+    /// `fs.s3a.connection.ssl.enabled = false`).
     pub endpoint: Option<String>,
     /// `fs.s3a.endpoint.region`.
     pub region: Option<String>,
@@ -130,8 +131,35 @@ pub struct Location {
     pub path: String,
 }
 
+/// Why `hdfs.path` cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResolveError {
+    /// A store Flume writes to and this build cannot (`hdfs://`): what it needs.
+    Unsupported(String),
+    /// Not a usable path or URI: why.
+    Invalid(String),
+}
+
+impl std::fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResolveError::Unsupported(why) | ResolveError::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Resolves `hdfs.path` as Hadoop would.
-pub fn resolve(hdfs_path: &str, conf: &HadoopConf) -> Result<Location, String> {
+pub fn resolve(hdfs_path: &str, conf: &HadoopConf) -> Result<Location, ResolveError> {
+    resolve_str(hdfs_path, conf).map_err(|why| {
+        if why.contains("native RPC") {
+            ResolveError::Unsupported(why)
+        } else {
+            ResolveError::Invalid(why)
+        }
+    })
+}
+
+fn resolve_str(hdfs_path: &str, conf: &HadoopConf) -> Result<Location, String> {
     let raw = hdfs_path.trim();
     let Some((scheme, rest)) = split_scheme(raw) else {
         return resolve_default_fs(raw, conf);
@@ -191,7 +219,7 @@ fn resolve_default_fs(raw: &str, conf: &HadoopConf) -> Result<Location, String> 
             {
                 return local_relative(raw);
             }
-            resolve(&joined, &HadoopConf::default()).map(|mut l| {
+            resolve_str(&joined, &HadoopConf::default()).map(|mut l| {
                 if let Store::S3(s) = &mut l.store {
                     *s = s3_settings(&s.bucket.clone(), conf);
                 }
@@ -248,11 +276,16 @@ fn authority<'a>(rest: &'a str, raw: &str) -> Result<(&'a str, String), String> 
 
 fn s3_settings(bucket: &str, conf: &HadoopConf) -> S3Settings {
     let get = |key: &str| conf.get(key).map(str::to_string).filter(|v| !v.is_empty());
+    // Hadoop adds the scheme by `fs.s3a.connection.ssl.enabled` (default true).
+    let tls =
+        !get("fs.s3a.connection.ssl.enabled").is_some_and(|v| v.eq_ignore_ascii_case("false"));
     let endpoint = get("fs.s3a.endpoint").map(|e| {
         if e.contains("://") {
             e
-        } else {
+        } else if tls {
             format!("https://{e}")
+        } else {
+            format!("http://{e}")
         }
     });
     S3Settings {
@@ -312,7 +345,7 @@ mod tests {
         assert_eq!(l.path, "/flume/events");
         assert!(matches!(l.store, Store::S3(ref s) if s.bucket == "warehouse"));
         let hdfs = conf(&[("fs.defaultFS", "hdfs://nn:8020")]);
-        let err = resolve("/flume/events", &hdfs).unwrap_err();
+        let err = resolve("/flume/events", &hdfs).unwrap_err().to_string();
         assert!(err.contains("native RPC"), "{err}");
     }
 
@@ -321,10 +354,15 @@ mod tests {
         let none = HadoopConf::default();
         assert!(resolve("hdfs://nn:8020/flume", &none)
             .unwrap_err()
+            .to_string()
             .contains("hdfs://nn:8020/flume"));
-        assert!(resolve("gs://b/x", &none).unwrap_err().contains("`gs`"));
+        assert!(resolve("gs://b/x", &none)
+            .unwrap_err()
+            .to_string()
+            .contains("`gs`"));
         assert!(resolve("s3a://%{b}/x", &none)
             .unwrap_err()
+            .to_string()
             .contains("escape"));
     }
 
