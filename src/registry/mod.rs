@@ -251,6 +251,7 @@ pub static ENTRIES: &[Entry] = &[
             ))))
         },
     },
+    #[cfg(feature = "hdfs")]
     Entry {
         kind: ComponentKind::Sink,
         alias: "hdfs",

@@ -6,6 +6,7 @@ pub use flumen_core::sink::*;
 #[cfg(feature = "avro-rpc")]
 pub mod avro;
 pub mod file_roll;
+#[cfg(feature = "hdfs")]
 pub mod hdfs;
 pub mod http;
 #[cfg(feature = "kafka")]

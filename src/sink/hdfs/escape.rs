@@ -65,7 +65,8 @@
 //! `Etc/GMT+8`, which is UTC-8 as in POSIX), one of Java's old three-letter IDs (`PST`, `IST`,
 //! `CST` = America/Chicago, ...), or a custom `GMT` offset: `GMT+8`, `GMT+08`, `GMT-05:30`,
 //! `GMT+0800`, `GMT+530`, `GMT+05:30:15` (hours 0–23, minutes and seconds 00–59). Flume turns
-//! an unknown ID into GMT silently; Flumen refuses it. No zone is [`Zone::Local`], the
+//! an unknown ID into GMT silently; [`Zone::parse`] refuses it, and the sink's config reports
+//! it and uses GMT as Flume does. No zone is [`Zone::Local`], the
 //! machine's zone. Dates before 1583 are proleptic Gregorian (Java prints them Julian).
 //!
 //! # Safety (a Flumen rule, not Flume's)

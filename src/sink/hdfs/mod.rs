@@ -5,33 +5,45 @@
 //!
 //! # Where the bytes live
 //! Each bucket has one open file, named as Flume names it: `<prefix>.<counter>` then
-//! `hdfs.fileSuffix`, or else the codec's extension; `<counter>` starts at the clock's
-//! milliseconds and only grows.
+//! `hdfs.fileSuffix`, or else the codec's extension. The counter starts at the clock's
+//! milliseconds and never repeats, across restarts too ([`staging`]).
 //! - **Local store** (`file://`): the file is written in place under its in-use name
 //!   (`hdfs.inUsePrefix` + name + `hdfs.inUseSuffix`, `.tmp` by default). Every batch is
 //!   written before its take commits (Flume's `hflush`: in the page cache, safe from a kill -9).
-//!   On close the file is fsynced and renamed to its final name.
+//!   On close the file is fsynced and given its final name (never replacing a file there).
 //! - **Remote store** (S3, WebHDFS): object stores cannot make bytes durable before close, so
 //!   the open file is staged in `hdfs.stagingDir` and every batch is fsynced there before its
 //!   take commits. On close the staged file is uploaded under its final name (multipart above
-//!   8 MiB; no in-use object is ever visible), then deleted ([`finisher`]).
-//! - In both cases `hdfs.stagingDir` holds a record per file of its committed length and
-//!   destination ([`open_file`]). At start, files a crash left open are cut back to their
-//!   committed length and finished: renamed, or uploaded. So after a crash, every committed
-//!   event is in a final file once the agent has started again and the store is reachable,
-//!   and no in-use file stays behind.
+//!   8 MiB; WebHDFS writes under `.flumen-uploads/` and renames), then deleted ([`finisher`]).
+//!   No in-use object is ever visible in the store.
+//! - In both cases `hdfs.stagingDir` (locked: one sink each) holds a record per file of its
+//!   committed length and destination ([`open_file`]). At start, files a crash left open are
+//!   cut back to their committed length and finished: renamed, or uploaded. A file that fails
+//!   a write is cut back and finished the same way at once, and its batch goes to a new file.
+//!   So after a crash every committed event is in a final file once the agent has started
+//!   again and the store is reachable, and no in-use file stays behind.
+//! - While uploads cannot keep up (the store is down), at most `hdfs.maxUnfinishedFiles`
+//!   closed files wait; past that, batches are refused and the channel holds the events, as
+//!   Flume's does while HDFS is down.
 //!
 //! # Bad events
 //! An event whose path needs a timestamp it lacks (no `timestamp` header and no
-//! `hdfs.useLocalTimeStamp`; Flume retries that batch for ever), or whose header values would
-//! lead the path out of its root (`..`, NUL, an absolute value), is rejected through
-//! [`Sink::screen`]: it goes to the dead-letter channel with the reason.
+//! `hdfs.useLocalTimeStamp`; Flume retries that batch for ever), whose `timestamp` a
+//! SequenceFile key cannot parse, or whose header values would lead the path out of its root
+//! (`..`, NUL, an absolute value), is rejected through [`Sink::screen`]: it goes to the
+//! dead-letter channel with the reason.
 //!
 //! # Divergences from Flume
-//! Rolls on time and idleness are checked before each batch and by the sink's periodic work
-//! (at least once a second), not by timer threads. `hdfs.minBlockReplicas` and
-//! `hdfs.rollTimerPoolSize` have no effect (no DataNodes; no timer pool). `hdfs://` needs
-//! HDFS's native client, which this build lacks: such a sink is refused by name.
+//! - Rolls on time and idleness are checked before each batch and by the sink's periodic work
+//!   (at least once a second), not by timer threads.
+//! - One counter per sink, not per bucket (names stay unique and Flume-shaped).
+//! - `hdfs.threadsPoolSize` is how many closed files are uploaded (or renamed) at once;
+//!   `hdfs.callTimeout` bounds each call to a remote store, not local file I/O (a blocking
+//!   system call cannot be cancelled).
+//! - `hdfs.minBlockReplicas` and `hdfs.rollTimerPoolSize` have no effect (no DataNodes; no
+//!   timer pool).
+//! - `hdfs://` needs HDFS's native client, which this build lacks: such a sink is refused by
+//!   name.
 
 pub mod codec;
 pub mod config;
@@ -44,6 +56,8 @@ pub mod open_file;
 pub mod sequence_file;
 pub mod staging;
 pub mod target;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -250,7 +264,8 @@ impl HdfsSink {
     fn close(&mut self, file: OpenFile) -> Result<(), SinkError> {
         let (closed, failure) = match file.close() {
             Ok(closed) => (Some(closed), None),
-            Err((source, file)) => {
+            Err(failed) => {
+                let (source, file) = *failed;
                 let context = format!("closing {}", file.dest.data.display());
                 (file.abandon(), Some(SinkError::Io { context, source }))
             }

@@ -252,14 +252,14 @@ impl OpenFile {
 
     /// Flushes, adds the format's trailer and syncs data and record on both stores; the file
     /// is then ready to be finished (renamed or uploaded) from its record.
-    pub fn close(mut self) -> Result<Closed, (std::io::Error, OpenFile)> {
+    pub fn close(mut self) -> Result<Closed, Box<(std::io::Error, OpenFile)>> {
         match self.close_inner() {
             Ok(()) => Ok(Closed {
                 dest: self.dest,
                 meta: self.meta.path,
                 length: self.written,
             }),
-            Err(e) => Err((e, self)),
+            Err(e) => Err(Box::new((e, self))),
         }
     }
 
