@@ -254,9 +254,11 @@ def flumen_run(flumen, store, fmt, input_path, lines, input_bytes, work, s3, a, 
 
 
 def main():
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--flumen", default="target/release/flumen")
-    p.add_argument("--opendal-put", default="target/release/examples/opendal_put")
+    p.add_argument("--flumen", default=os.path.join(repo, "target/release/flumen"))
+    p.add_argument("--opendal-put",
+                   default=os.path.join(repo, "target/release/examples/opendal_put"))
     p.add_argument("--s3s-fs", default=shutil.which("s3s-fs") or "/work/tools/s3s-fs/bin/s3s-fs")
     p.add_argument("--mb", type=int, default=256, help="input size, 10^6 bytes")
     p.add_argument("--line-bytes", type=int, default=200, help="bytes per line, newline included")
@@ -308,8 +310,7 @@ def main():
         else:
             shutil.rmtree(work, ignore_errors=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=os.path.dirname(os.path.abspath(__file__))
-                            ).stdout.strip()
+                            text=True, cwd=repo).stdout.strip()
     med = {k: statistics.median(v) for k, v in seconds.items()}
     mbps = lambda s: body / 1e6 / s
     print()

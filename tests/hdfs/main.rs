@@ -207,11 +207,7 @@ fn files_roll_by_size_interval_and_idleness() {
             let files = relative_files(&out);
             files.len() == 1 && !files[0].ends_with(".tmp")
         });
-        assert!(
-            agent.log().contains("renamed to its final name"),
-            "{}",
-            agent.log()
-        );
+        agent.wait_for_log(&["renamed to its final name"]);
         assert!(agent.terminate().success(), "{}", agent.log());
     }
 }
