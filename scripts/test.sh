@@ -7,6 +7,17 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
+# Waits for a server built in the background (NAME PID LOG); no PID: nothing was built.
+wait_build() {
+  [ -n "$2" ] || return 0
+  step "waiting for the $1 build"
+  if ! wait "$2"; then
+    tail -n 40 "$3"
+    echo "building $1 failed" >&2
+    exit 1
+  fi
+}
+
 need_apt=()
 command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
@@ -97,28 +108,14 @@ cargo check --release --no-default-features
 step "cargo test (release: integration tests run the optimised binary)"
 cargo test --release --workspace -- --skip kafka_live_ --skip s3_live_
 
-if [ -n "$s3s_pid" ]; then
-  step "waiting for the s3s-fs build"
-  if ! wait "$s3s_pid"; then
-    tail -n 40 "$s3s_log"
-    echo "building s3s-fs failed" >&2
-    exit 1
-  fi
-fi
+wait_build s3s-fs "$s3s_pid" "$s3s_log"
 export PATH="$HOME/.cargo/bin:$PATH"
 export FLUMEN_REQUIRE_S3=1
 
 step "cargo test: the hdfs sink against a real S3-compatible server"
 cargo test --release --test hdfs s3_live_
 
-if [ -n "$tansu_pid" ]; then
-  step "waiting for the tansu build"
-  if ! wait "$tansu_pid"; then
-    tail -n 40 "$tansu_log"
-    echo "building tansu failed" >&2
-    exit 1
-  fi
-fi
+wait_build tansu "$tansu_pid" "$tansu_log"
 
 step "cargo test: Kafka against a real broker"
 cargo test --release --test kafka
