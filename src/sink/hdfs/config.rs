@@ -128,6 +128,16 @@ impl HdfsConfig {
                 return None;
             }
         };
+        if !raw_path.contains(':') && location.store == target::Store::Local {
+            // Flume on a Hadoop host would usually write such a path to HDFS: say loudly
+            // where it goes here.
+            tracing::warn!(
+                sink = ctx.name,
+                path = %raw_path,
+                core_site = ?conf.source,
+                "hdfs.path has no scheme and no fs.defaultFS names a remote store: the sink writes local files. Use file:// to say so, or give core-site.xml with -c or HADOOP_CONF_DIR."
+            );
+        }
         let path = template(r, "hdfs.path", &location.path);
         let prefix_raw = r.string("hdfs.filePrefix", DEFAULT_FILE_PREFIX);
         let file_prefix = template(r, "hdfs.filePrefix", &prefix_raw);
@@ -226,6 +236,11 @@ fn hadoop_conf(ctx: &BuildContext<'_>, r: &mut PropReader<'_>) -> HadoopConf {
     if let Some(dir) = std::env::var_os("HADOOP_CONF_DIR") {
         dirs.push(PathBuf::from(dir));
     }
+    // Where `flume-ng` finds it through `hadoop classpath` on a Hadoop host.
+    if let Some(home) = std::env::var_os("HADOOP_HOME") {
+        dirs.push(PathBuf::from(home).join("etc/hadoop"));
+    }
+    dirs.push(PathBuf::from("/etc/hadoop/conf"));
     let mut conf = match HadoopConf::find(&dirs) {
         Ok(c) => c,
         Err(why) => {

@@ -4,8 +4,9 @@
 //! As Hadoop resolves a path: `file:///dir` (or `file:/dir`) is local; `s3a://bucket/dir`,
 //! `s3://` and `s3n://` are a bucket; `webhdfs://host:port/dir` (`swebhdfs://` for TLS) is
 //! WebHDFS; a path with no scheme resolves against `fs.defaultFS` from `core-site.xml` (found
-//! in the `-c` conf directory, else `$HADOOP_CONF_DIR`), and against `file:///` when there is
-//! none, as Hadoop's own default is. `hdfs://` needs HDFS's native RPC client, which this build
+//! in the `-c` conf directory, `$HADOOP_CONF_DIR`, `$HADOOP_HOME/etc/hadoop` or
+//! `/etc/hadoop/conf`), and against `file:///` when there is none, as Hadoop's own default
+//! is (the sink then warns that it writes local files). `hdfs://` needs HDFS's native RPC client, which this build
 //! does not have: it is refused by name rather than written somewhere else.
 //!
 //! S3 settings come, most specific first, from the sink's `hdfs.<hadoop key>` properties
