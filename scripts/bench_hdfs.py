@@ -15,19 +15,29 @@ format, next to a plain write/upload of the same bytes with the same client in t
           size.
   plain   examples/opendal_put on the same input file: local, 1 MiB std::fs writes then fsync;
           s3, the sink's own OpenDAL operator and upload loop (writer_with(key).chunk(8 MiB),
-          1 MiB writes, close).
+          1 MiB writes, close). Its own timing: from opening the input to the upload's
+          completion (the agent's figure includes its start-up, a few ms).
+  ceiling spooldir -> memory -> null sink on the same input (--no-ceiling skips it): what the
+          source and channel alone can feed, whatever the sink.
+
+Columns: "drained at" is when EventDrainSuccessCount reached the line count, "stop→exit" the
+rest (for S3, the upload of the file still open at stop). CPU seconds per measurement: the
+writer's (the agent or opendal_put), s3s-fs's, and everyone else's on the machine (from
+/proc/stat, less ours; it includes the kernel's writeback threads): a busy neighbour on a small
+machine shows there, and makes the figures worth re-running.
 
 MB/s are 10^6 body bytes (the lines without their newline) per second; the plain write moves
 the same file and is counted the same way, so "vs plain" is the plain time over the sink's.
 Medians of --runs runs; the plain reference and the formats alternate their order per run.
 
-    CARGO_TARGET_DIR=target cargo build --release --bin flumen --example opendal_put
+    cargo build --release --bin flumen --example opendal_put
     python3 scripts/bench_hdfs.py [--flumen target/release/flumen]
         [--opendal-put target/release/examples/opendal_put] [--s3s-fs PATH]
         [--mb 256] [--runs 3] [--stores local,s3] [--formats text,gzip,zstd,seq]
+        [--batch 10000] [--roll-mb 128] [--log-level debug] [--keep]
 
 The binaries are copied into the temp dir first, so a rebuild during the run does not mix
-builds. --keep leaves the temp dir (agent logs and configs) for a look afterwards.
+builds. --keep leaves the temp dir (agent configs and logs, not the data) for a look afterwards.
 """
 import argparse
 import datetime
@@ -131,8 +141,10 @@ def plain(tool, store, input_path, work, s3, tag):
         args = [tool, "s3", "--endpoint", s3.endpoint(), "--bucket", BUCKET, "--key",
                 f"plain/{tag}", "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY,
                 input_path]
+    cpu = Cpu(s3)
     out = subprocess.run(args, capture_output=True, text=True, env={**os.environ,
                                                                      "RUST_BACKTRACE": "0"})
+    usage = cpu.done()
     if out.returncode != 0:
         raise SystemExit(f"opendal_put failed: {out.stderr}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -140,7 +152,7 @@ def plain(tool, store, input_path, work, s3, tag):
         os.remove(dest)
     else:
         os.remove(os.path.join(s3.bucket_dir(), "plain", tag))
-    return result["seconds"]
+    return {"seconds": result["seconds"], **usage}
 
 
 def sink_config(store, fmt, out_dir, staging, s3, batch, roll_bytes):
@@ -187,33 +199,71 @@ def files_under(root):
     return found
 
 
+class Cpu:
+    """CPU seconds over one measurement: the measured processes' (the agent or opendal_put,
+    waited for, and s3s-fs), and everyone else's on the machine (from /proc/stat, less ours
+    and this script's): a busy neighbour on a 2-core machine shows there."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, server):
+        self.server = server
+        self.start = self.snapshot()
+
+    def snapshot(self):
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        busy = (sum(v[:8]) - v[3] - v[4]) / self.TICK  # all but idle and iowait
+        t = os.times()
+        server = 0.0
+        if self.server:
+            with open(f"/proc/{self.server.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            server = (int(fields[11]) + int(fields[12])) / self.TICK
+        return busy, t.children_user + t.children_system, t.user + t.system, server
+
+    def done(self):
+        end = self.snapshot()
+        busy, child, me, server = (e - s for e, s in zip(end, self.start))
+        return {"cpu_measured": round(child, 2), "cpu_server": round(server, 2),
+                "cpu_others": round(max(0.0, busy - child - me - server), 2)}
+
+
 def flumen_run(flumen, store, fmt, input_path, lines, input_bytes, work, s3, a, tag):
+    """One agent run; store "null" is the pipeline's ceiling: the same source and channel
+    into a null sink."""
     run_dir = os.path.join(work, tag)
     spool = os.path.join(run_dir, "spool")
     staging = os.path.join(run_dir, "staging")
     os.makedirs(spool)
     # A hard link: the source renames it to .COMPLETED, the input stays for the next run.
     os.link(input_path, os.path.join(spool, "input.log"))
-    if store == "local":
-        out_dir = os.path.join(run_dir, "out")
-        out_root = out_dir
+    out_dir = out_root = None
+    if store == "null":
+        sink = f"a.sinks.k1.type = null\na.sinks.k1.channel = c1\na.sinks.k1.batchSize = {a.batch}\n"
     else:
-        out_dir = f"flumen/{tag}"
-        out_root = os.path.join(s3.bucket_dir(), out_dir)
+        if store == "local":
+            out_dir = os.path.join(run_dir, "out")
+            out_root = out_dir
+        else:
+            out_dir = f"flumen/{tag}"
+            out_root = os.path.join(s3.bucket_dir(), out_dir)
+        sink = ("a.sinks.k1.type = hdfs\na.sinks.k1.channel = c1\n"
+                + sink_config(store, fmt, out_dir, staging, s3, a.batch, a.roll_mb * 1_000_000))
     config = (
         "a.sources = r1\na.channels = c1\na.sinks = k1\n"
         "a.sources.r1.type = spooldir\na.sources.r1.channels = c1\n"
         f"a.sources.r1.spoolDir = {spool}\na.sources.r1.batchSize = {a.batch}\n"
         "a.channels.c1.type = memory\n"
         f"a.channels.c1.capacity = {a.batch * 20}\na.channels.c1.transactionCapacity = {a.batch}\n"
-        "a.sinks.k1.type = hdfs\na.sinks.k1.channel = c1\n"
-        + sink_config(store, fmt, out_dir, staging, s3, a.batch, a.roll_mb * 1_000_000))
+        + sink)
     conf_path = os.path.join(run_dir, "agent.properties")
     with open(conf_path, "w") as f:
         f.write(config)
     log_path = conf_path + ".log"
     log = open(log_path, "w")
     env = {**os.environ, "RUST_LOG": a.log_level} if a.log_level else None
+    cpu = Cpu(s3)
     t0 = time.monotonic()
     agent = subprocess.Popen([flumen, "agent", "-n", "a", "-f", conf_path, "--metrics-addr",
                               "127.0.0.1:0"], stdout=log, stderr=log, env=env)
@@ -233,24 +283,30 @@ def flumen_run(flumen, store, fmt, input_path, lines, input_bytes, work, s3, a, 
         if agent.poll() is None:
             agent.kill()
             agent.wait()
+    usage = cpu.done()
+    log.close()
     if rc != 0:
         raise SystemExit(f"agent exit status {rc}; see {log_path}")
-    outputs = files_under(out_root)
-    left = [f for f in outputs if f.endswith(".tmp")]
-    left += [f for f in files_under(staging) if os.path.basename(f) not in ("flumen.lock",
-                                                                            "counter")]
-    if left:
-        raise SystemExit(f"left in use or staged after stop: {left}")
-    out_bytes = sum(os.path.getsize(f) for f in outputs)
-    if not outputs or (fmt == "text" and out_bytes != input_bytes):
-        raise SystemExit(f"{tag}: {len(outputs)} files of {out_bytes} bytes for {input_bytes} "
-                         f"input bytes")
+    outputs, out_bytes = [], 0
+    if out_root:
+        outputs = files_under(out_root)
+        left = [f for f in outputs if f.endswith(".tmp")]
+        left += [f for f in files_under(staging)
+                 if os.path.basename(f) not in ("flumen.lock", "counter")]
+        if left:
+            raise SystemExit(f"left in use or staged after stop: {left}")
+        out_bytes = sum(os.path.getsize(f) for f in outputs)
+        if not outputs or (fmt == "text" and out_bytes != input_bytes):
+            raise SystemExit(f"{tag}: {len(outputs)} files of {out_bytes} bytes for "
+                             f"{input_bytes} input bytes")
+        shutil.rmtree(out_root)
+    # The data always goes; --keep leaves the config and the agent's log.
+    shutil.rmtree(spool)
+    shutil.rmtree(staging, ignore_errors=True)
     if not a.keep:
         shutil.rmtree(run_dir)
-        if store == "s3":
-            shutil.rmtree(out_root)
-    return {"seconds": wall, "drained_at": t_drained, "files": len(outputs),
-            "out_bytes": out_bytes}
+    return {"seconds": wall, "drained_at": t_drained, "stop_to_exit": wall - t_drained,
+            "files": len(outputs), "out_bytes": out_bytes, **usage}
 
 
 def main():
@@ -268,9 +324,12 @@ def main():
     p.add_argument("--batch", type=int, default=10000,
                    help="spooldir batchSize, hdfs.batchSize and transactionCapacity")
     p.add_argument("--roll-mb", type=int, default=128, help="hdfs.rollSize, 10^6 bytes")
+    p.add_argument("--no-ceiling", action="store_true",
+                   help="skip the spooldir -> memory -> null run (the pipeline's ceiling)")
     p.add_argument("--timeout", type=float, default=120)
     p.add_argument("--log-level", default="", help="RUST_LOG for the agents (e.g. debug)")
-    p.add_argument("--keep", action="store_true", help="keep the temp dir")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the temp dir with the agents' configs and logs (not their data)")
     a = p.parse_args()
     stores = a.stores.split(",")
     formats = a.formats.split(",")
@@ -281,37 +340,39 @@ def main():
     lines, input_bytes = make_input(input_path, a.mb, a.line_bytes)
     body = input_bytes - lines  # without the newlines
     s3 = S3Server(a.s3s_fs, work) if "s3" in stores else None
-    seconds = {(s, f): [] for s in stores for f in ["plain"] + formats}
-    detail = {}
+    # (store, writer) in table order; the ceiling is its own "store".
+    cells = [(s, f) for s in stores for f in ["plain"] + formats]
+    if not a.no_ceiling:
+        cells.append(("null", "null"))
+    res = {c: [] for c in cells}
     try:
         for r in range(a.runs):
-            for store in stores:
-                order = ["plain"] + formats
+            groups = [[c for c in cells if c[0] == s] for s in stores]
+            if not a.no_ceiling:
+                groups.insert(0, [("null", "null")])
+            for group in groups:
                 if r % 2:
-                    order.reverse()
-                for f in order:
+                    group = group[::-1]
+                for store, f in group:
                     tag = f"{store}-{f}-{r}"
                     if f == "plain":
-                        s = plain(put, store, input_path, work, s3, tag)
+                        res[(store, f)].append(plain(put, store, input_path, work, s3, tag))
                     else:
-                        res = flumen_run(flumen, store, f, input_path, lines, input_bytes, work,
-                                         s3, a, tag)
-                        s = res["seconds"]
-                        detail.setdefault((store, f), []).append(res)
-                    seconds[(store, f)].append(s)
-                print(f"run {r + 1} {store}: " + ", ".join(
-                    f"{f} {seconds[(store, f)][-1]:.2f} s" for f in ["plain"] + formats),
-                    flush=True)
+                        res[(store, f)].append(flumen_run(flumen, store, f, input_path, lines,
+                                                          input_bytes, work, s3, a, tag))
+                print(f"run {r + 1} {group[0][0]}: " + ", ".join(
+                    f"{f} {res[(st, f)][-1]['seconds']:.2f} s" for st, f in group), flush=True)
     finally:
         if s3:
             s3.stop()
         if a.keep:
             print(f"kept {work}")
+            os.remove(input_path)
         else:
             shutil.rmtree(work, ignore_errors=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=repo).stdout.strip()
-    med = {k: statistics.median(v) for k, v in seconds.items()}
+    med = lambda c, k: statistics.median(x[k] for x in res[c])
     mbps = lambda s: body / 1e6 / s
     print()
     print(f"- Date: {datetime.date.today()}; commit `{commit}`; {os.cpu_count()} CPUs; input "
@@ -321,28 +382,35 @@ def main():
           f"--runs {a.runs} --stores {a.stores} --formats {a.formats} --batch {a.batch} "
           f"--roll-mb {a.roll_mb}`")
     print()
-    print("| store | writer | median s (min–max) | MB/s | output MB | vs plain |")
-    print("|---|---|---|---|---|---|")
+    print("| store | writer | median s (min–max) | MB/s | vs plain | drained at s | stop→exit s "
+          "| output MB | CPU s: writer / s3s-fs / others |")
+    print("|---|---|---|---|---|---|---|---|---|")
     summary = {"commit": commit, "cpus": os.cpu_count(), "input_bytes": input_bytes,
                "body_bytes": body, "lines": lines, "batch": a.batch, "roll_mb": a.roll_mb,
                "runs": a.runs, "results": []}
-    for store in stores:
-        ref = med[(store, "plain")]
-        name = "std::fs, 1 MiB writes + fsync" if store == "local" else \
-            "OpenDAL writer (8 MiB parts), the sink's operator"
-        for f in ["plain"] + formats:
-            v = seconds[(store, f)]
-            label = f"plain: {name}" if f == "plain" else f"flumen hdfs sink: {FORMATS[f][0]}"
-            out = input_bytes if f == "plain" else statistics.median(
-                d["out_bytes"] for d in detail[(store, f)])
-            print(f"| {store} | {label} | {med[(store, f)]:.2f} ({min(v):.2f}–{max(v):.2f}) | "
-                  f"{mbps(med[(store, f)]):.0f} | {out / 1e6:.0f} | {ref / med[(store, f)]:.0%} |")
-            summary["results"].append({
-                "store": store, "writer": f, "seconds": v, "median_seconds": med[(store, f)],
-                "mb_per_s": round(mbps(med[(store, f)]), 1), "output_bytes": out,
-                "vs_plain": round(ref / med[(store, f)], 3),
-                **({"drained_at": [d["drained_at"] for d in detail[(store, f)]]}
-                   if f != "plain" else {})})
+    names = {"local": "plain: std::fs, 1 MiB writes + fsync",
+             "s3": "plain: OpenDAL writer (8 MiB parts), the sink's operator"}
+    for c in cells:
+        store, f = c
+        secs = [x["seconds"] for x in res[c]]
+        m = med(c, "seconds")
+        ref = med((store, "plain"), "seconds") if store != "null" else None
+        if f == "plain":
+            label, out = names[store], input_bytes
+        elif f == "null":
+            label, out = "ceiling: spooldir → memory → null sink", 0
+        else:
+            label, out = f"flumen hdfs sink: {FORMATS[f][0]}", med(c, "out_bytes")
+        vs = f"{ref / m:.0%}" if ref else "–"
+        drain, tail = (f"{med(c, 'drained_at'):.2f}", f"{med(c, 'stop_to_exit'):.2f}") \
+            if f != "plain" else ("–", "–")
+        cpu = " / ".join(f"{med(c, k):.2f}" for k in ("cpu_measured", "cpu_server", "cpu_others"))
+        print(f"| {store} | {label} | {m:.2f} ({min(secs):.2f}–{max(secs):.2f}) | "
+              f"{mbps(m):.0f} | {vs} | {drain} | {tail} | {out / 1e6:.0f} | {cpu} |")
+        summary["results"].append({
+            "store": store, "writer": f, "median_seconds": round(m, 3),
+            "mb_per_s": round(mbps(m), 1), "vs_plain": round(ref / m, 3) if ref else None,
+            "output_bytes": out, "runs": res[c]})
     print()
     print(json.dumps(summary))
 

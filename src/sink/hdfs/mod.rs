@@ -61,7 +61,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use tokio_util::task::AbortOnDropHandle;
@@ -296,13 +296,6 @@ impl HdfsSink {
     }
 
     /// Whether `file` must roll before another event (Flume checks before each append).
-    fn must_roll(&self, file: &OpenFile) -> bool {
-        let c = &self.config;
-        (c.roll_count > 0 && file.events >= c.roll_count)
-            || (c.roll_size > 0 && file.body_bytes >= c.roll_size)
-            || (!c.roll_interval.is_zero() && file.opened.elapsed() >= c.roll_interval)
-    }
-
     /// Closes files due on time or idleness.
     fn roll_due(&mut self) -> Result<(), SinkError> {
         let c = &self.config;
@@ -328,7 +321,13 @@ impl HdfsSink {
         let mut key = std::mem::take(&mut self.key);
         let result = self.write_events(events, now, &mut key);
         self.key = key;
-        result?;
+        if let Err(error) = result {
+            // Part of the batch is encoded into open files but not written: those files are
+            // cut back to what was committed and finished, so the batch, delivered again,
+            // lands once in new files.
+            self.abandon_dirty();
+            return Err(error);
+        }
         let mut failed = None;
         for (k, file) in self.files.iter_mut() {
             if let Err(source) = file.flush() {
@@ -360,32 +359,50 @@ impl HdfsSink {
         key: &mut String,
     ) -> Result<(), SinkError> {
         self.ctx.now_millis = now;
+        // One clock read per batch: rolls on time are judged at the batch's start.
+        let at = Instant::now();
         for event in events {
             let dir_len = Self::render_key(&self.config, &self.ctx, event, key).map_err(|e| {
                 SinkError::Io {
-                    context: "building the path".into(),
+                    context: format!("building the path of an event: {e}"),
                     source: std::io::Error::other(e.to_string()),
                 }
             })?;
-            if self
-                .files
-                .get(key.as_str())
-                .is_some_and(|f| self.must_roll(f))
-            {
+            // The common case costs one map lookup: the bucket's file is open and not due.
+            if let Some(file) = self.files.get_mut(key.as_str()) {
+                if !must_roll(&self.config, file, at) {
+                    Self::append(file, event, now, at)?;
+                    continue;
+                }
                 self.close_key(key)?;
             }
-            if !self.files.contains_key(key.as_str()) {
-                let file = self.open(key, dir_len)?;
-                self.files.insert(key.clone(), file);
-            }
-            if let Some(file) = self.files.get_mut(key.as_str()) {
-                file.append(event, now).map_err(|source| SinkError::Io {
-                    context: format!("encoding into {}", file.dest.data.display()),
-                    source,
-                })?;
-            }
+            let file = self.open(key, dir_len)?;
+            let file = self.files.entry(key.clone()).insert_entry(file).into_mut();
+            Self::append(file, event, now, at)?;
         }
         Ok(())
+    }
+
+    fn append(file: &mut OpenFile, event: &Event, now: i64, at: Instant) -> Result<(), SinkError> {
+        file.append(event, now, at).map_err(|source| SinkError::Io {
+            context: format!("encoding into {}", file.dest.data.display()),
+            source,
+        })
+    }
+
+    /// Abandons every file with events not yet written (see [`OpenFile::abandon`]).
+    fn abandon_dirty(&mut self) {
+        let dirty: Vec<String> = self
+            .files
+            .iter()
+            .filter(|(_, f)| f.dirty)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in dirty {
+            if let Some(closed) = self.files.remove(&key).and_then(OpenFile::abandon) {
+                self.finish(closed);
+            }
+        }
     }
 
     /// Closes every open file and waits up to `hdfs.callTimeout` for the finisher.
@@ -432,6 +449,15 @@ fn blocking<R>(f: impl FnOnce() -> R) -> R {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),
     }
+}
+
+/// Whether `file` must roll before another event (Flume checks before each append), judged
+/// at `now`.
+fn must_roll(c: &HdfsConfig, file: &OpenFile, now: Instant) -> bool {
+    (c.roll_count > 0 && file.events >= c.roll_count)
+        || (c.roll_size > 0 && file.body_bytes >= c.roll_size)
+        || (!c.roll_interval.is_zero()
+            && now.saturating_duration_since(file.opened) >= c.roll_interval)
 }
 
 /// Replaces runs of `/` with one.

@@ -210,12 +210,17 @@ impl OpenFile {
         })
     }
 
-    /// Encodes one event (written at the batch end).
-    pub fn append(&mut self, event: &crate::event::Event, now_millis: i64) -> std::io::Result<()> {
+    /// Encodes one event (written at the batch end); `at` is the batch's clock reading.
+    pub fn append(
+        &mut self,
+        event: &crate::event::Event,
+        now_millis: i64,
+        at: Instant,
+    ) -> std::io::Result<()> {
         self.encoder.append(event, now_millis, &mut self.pending)?;
         self.events += 1;
         self.body_bytes += event.body.len() as u64;
-        self.last_append = Instant::now();
+        self.last_append = at;
         self.dirty = true;
         Ok(())
     }
