@@ -1,11 +1,12 @@
 //! Never run half a config silently.
 //!
 //! Flume drops a component whose config is broken and runs the rest; Flumen does the same, so
-//! that existing configs run. A component Flume *would* run but Flumen cannot (an `hdfs` sink,
-//! a plugin class, an interceptor or TLS Flumen lacks) is different: starting the rest would
-//! take events in with nowhere to go. A memory channel whose sink is missing fills and loses
-//! what it holds at stop; a TAILDIR source records positions past lines it could not deliver.
-//! So such a topology does not start unless `--allow-partial` says to start the rest, and even
+//! that existing configs run. A component Flume *would* run but Flumen cannot (an `hbase` sink,
+//! an `hdfs` sink on `hdfs://`, a plugin class, an interceptor or TLS Flumen lacks) is
+//! different: starting the rest would take events in with nowhere to go. A memory channel
+//! whose sink is missing fills and loses what it holds at stop; a TAILDIR source records
+//! positions past lines it could not deliver. So such a topology does not start unless
+//! `--allow-partial` says to start the rest, and even
 //! then a channel that sources feed and no sink drains is refused unless it is durable (a file
 //! channel keeps what it receives until a sink exists). The same rules apply to hot reload.
 

@@ -447,6 +447,17 @@ impl Slot {
     }
 
     async fn deliver_pending(&mut self) -> Outcome {
+        let rejected = self.sink.screen(&self.pending);
+        if !rejected.is_empty() {
+            let (bad, good) = split_rejected(&self.pending, rejected);
+            if !self.dead_letter(bad).await {
+                return Outcome::Failed;
+            }
+            self.pending = good;
+            if self.pending.is_empty() {
+                return Outcome::Delivered;
+            }
+        }
         let n = self.pending.len() as u64;
         match self.sink.deliver_accounted(&self.pending).await {
             Ok(accounted) => {
