@@ -23,6 +23,8 @@ import tempfile
 import threading
 import time
 
+from benchlib import free_port, wait_port
+
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -31,13 +33,6 @@ def cpu_seconds(pid):
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def make_input(path, lines):
@@ -55,16 +50,6 @@ def start(flumen, name, config, workdir):
     log = open(os.path.join(workdir, f"{name}.log"), "w")
     return subprocess.Popen([flumen, "agent", "-n", name, "-f", path], stdout=log, stderr=log)
 
-
-def wait_port(port, timeout=20):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"port {port} never opened")
 
 
 def out_bytes(outdir):

@@ -55,6 +55,8 @@ import tempfile
 import time
 import urllib.request
 
+from benchlib import free_port, wait_port
+
 ACCESS_KEY = "flumen-bench"
 SECRET_KEY = "flumen-bench-secret"
 BUCKET = "bench"
@@ -67,23 +69,6 @@ FORMATS = {
 }
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"port {port} never opened")
 
 
 class S3Server:
