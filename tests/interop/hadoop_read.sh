@@ -41,15 +41,29 @@ have() {
 # Compiles HadoopInterop.java when the class is missing or older than the source; writes an
 # empty core-site.xml, which Hadoop's Configuration insists on finding on the classpath.
 prepare() {
-    mkdir -p "$HOME_DIR/classes" "$HOME_DIR/conf"
-    [ -f "$HOME_DIR/conf/core-site.xml" ] ||
-        printf '<?xml version="1.0"?>\n<configuration></configuration>\n' >"$HOME_DIR/conf/core-site.xml"
-    local class="$HOME_DIR/classes/HadoopInterop.class"
-    if [ ! -f "$class" ] || [ "$HERE/HadoopInterop.java" -nt "$class" ]; then
-        javac -nowarn -cp "$JARS/*" -d "$HOME_DIR/classes" "$HERE/HadoopInterop.java" 2>&1 |
-            grep -v '^Note:' >&2 || true
+    mkdir -p "$HOME_DIR/conf"
+    # Tests run this script in parallel: every file is made aside and renamed into place, so a
+    # concurrent run sees all of it or none of it.
+    if [ ! -f "$HOME_DIR/conf/core-site.xml" ]; then
+        local conf
+        conf="$(mktemp "$HOME_DIR/conf/.core-site.XXXXXX")"
+        printf '<?xml version="1.0"?>\n<configuration></configuration>\n' >"$conf"
+        mv -f "$conf" "$HOME_DIR/conf/core-site.xml"
     fi
-    CP="$HOME_DIR/classes:$HOME_DIR/conf:$JARS/*"
+    # Classes live in a directory named by the source's hash: a changed source compiles anew.
+    local classes
+    classes="$HOME_DIR/classes-$(sha256sum "$HERE/HadoopInterop.java" | cut -c1-16)"
+    if [ ! -f "$classes/HadoopInterop.class" ]; then
+        local tmp
+        tmp="$(mktemp -d "$HOME_DIR/.classes.XXXXXX")"
+        javac -nowarn -cp "$JARS/*" -d "$tmp" "$HERE/HadoopInterop.java" 2>&1 |
+            grep -v '^Note:' >&2 || true
+        # The loser of a race to rename drops its copy.
+        if [ ! -f "$tmp/HadoopInterop.class" ] || ! mv -T "$tmp" "$classes" 2>/dev/null; then
+            rm -rf "$tmp"
+        fi
+    fi
+    CP="$classes:$HOME_DIR/conf:$JARS/*"
 }
 
 run_java() {
