@@ -55,9 +55,8 @@
 //! - `bzip2` and `xz` are valid in Flume but this build's `apache-avro` has neither codec
 //!   (its `bzip` and `xz` features are off): [`AvroEventConfig::parse_codec`] reports them as
 //!   [`CodecError::Unavailable`] rather than writing a file Flume would compress.
-//! - Sync markers: Java hashes a random UUID and the time; here std's OS-seeded `RandomState`
-//!   hashes the time, process id and a counter. Either is unique per file, which is all readers
-//!   need.
+//! - Sync markers: Java hashes a random UUID and the time; here the marker is a random v4 UUID's
+//!   bytes. Either is unique per file, which is all readers need.
 //! - Metadata entry order follows a `HashMap` in both; readers do not depend on it.
 //! - With the same marker, blocks are byte-identical to Java Avro 1.11's `DataFileWriter` output
 //!   for `null` and `zstandard`; `deflate` (miniz_oxide vs zlib) and `snappy` (`snap` vs
@@ -79,12 +78,8 @@
 //! Per event the cost is encoding into a reused buffer: no allocation once the buffer has grown
 //! to a block. A block with a compressing codec costs a copy of its data and the codec's output.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
@@ -438,25 +433,9 @@ fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
     buf.extend_from_slice(bytes);
 }
 
-/// 16 bytes unique to this file: two SipHash outputs under std's OS-seeded random keys, over the
-/// time, the process id and a process-wide counter.
+/// 16 random bytes unique to this file (from the OS, through `uuid`'s v4 generator).
 fn new_sync_marker() -> [u8; 16] {
-    static DRAWS: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let draw = DRAWS.fetch_add(1, Ordering::Relaxed);
-    let mut marker = [0u8; 16];
-    for (half, chunk) in marker.chunks_exact_mut(8).enumerate() {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u128(nanos);
-        hasher.write_u32(std::process::id());
-        hasher.write_u64(draw);
-        hasher.write_usize(half);
-        chunk.copy_from_slice(&hasher.finish().to_le_bytes());
-    }
-    marker
+    *uuid::Uuid::new_v4().as_bytes()
 }
 
 #[cfg(test)]

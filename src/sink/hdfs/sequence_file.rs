@@ -68,7 +68,6 @@
 //! compressed into a reused scratch buffer first (their VInt/int length precedes them).
 
 use std::io;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::codec::{Codec, Compressor};
 
@@ -120,28 +119,10 @@ pub fn flume_key(
     }
 }
 
-/// A fresh 16-byte sync marker, different per call and per process (hashes of the time, the
-/// process id, a counter and std's per-process random hash keys).
+/// A fresh 16-byte sync marker: random bytes from the OS (through `uuid`'s v4 generator), as
+/// Hadoop draws its marker at random.
 pub fn new_sync_marker() -> [u8; 16] {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut marker = [0u8; 16];
-    for (i, half) in marker.chunks_mut(8).enumerate() {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u128(nanos);
-        hasher.write_u32(std::process::id());
-        hasher.write_u64(count);
-        hasher.write_usize(i);
-        half.copy_from_slice(&hasher.finish().to_be_bytes());
-    }
-    marker
+    *uuid::Uuid::new_v4().as_bytes()
 }
 
 /// Buffers of the BLOCK writer.
