@@ -5,6 +5,7 @@
 //! README for the architecture and the Flume compatibility rules.
 
 pub mod agent;
+pub mod allocator;
 #[cfg(feature = "avro-rpc")]
 pub mod avro_client;
 pub mod channel;

@@ -158,7 +158,10 @@ fn load_given(args: &ConfigArgs) -> Result<LoadedAgent> {
 }
 
 fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
+    // Before any thread starts (see `allocator`).
+    let one_arena = flumen::allocator::limit_malloc_arenas();
     init_logging(&args.config);
+    tracing::debug!(one_arena, "Allocator set up.");
     raise_open_files_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -243,10 +246,6 @@ fn cmd_agent(args: AgentArgs) -> Result<ExitCode> {
         .poll_interval
         .filter(|&s| s > 0)
         .map(Duration::from_secs);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     let outcome = runtime.block_on(async move {
         let stop = CancellationToken::new();
         let signals = stop.clone();

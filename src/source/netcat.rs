@@ -200,11 +200,16 @@ impl Conn<'_> {
             if let Some(end) = last_newline {
                 let chunk = buf.split_to(end + 1).freeze();
                 let mut lines = Lines::new(&chunk, max_body_chars);
+                // Counted ahead (a vectorised scan) so that each batch is allocated once at
+                // its size rather than grown by doubling.
+                let mut lines_left = memchr::memchr_iter(b'\n', &chunk).count();
                 // One batch at a time, acknowledged before the next: a read of a million
                 // short lines never holds a million events or their answers at once.
                 loop {
-                    let batch: Vec<Event> =
-                        lines.by_ref().take(ctx.processor.max_batch()).collect();
+                    let max_batch = ctx.processor.max_batch();
+                    let mut batch: Vec<Event> = Vec::with_capacity(lines_left.min(max_batch));
+                    batch.extend(lines.by_ref().take(max_batch));
+                    lines_left = lines_left.saturating_sub(batch.len());
                     if batch.is_empty() {
                         break;
                     }

@@ -16,6 +16,11 @@ pub type HeaderString = compact_str::CompactString;
 /// Event headers: a small map kept sorted by name, so output (logger, header_and_text) has a
 /// stable order, as with a `BTreeMap`.
 ///
+/// An event without headers (most lines read from files and sockets) holds only a null
+/// pointer: the entries live in one heap block, allocated by the first header set. Holding
+/// three entries inside the event made every event 184 bytes, which at a channel of 100,000
+/// events was 18 MiB of the agent's peak memory (issue 17, BENCHMARKS.md); now an event is 40.
+///
 /// Events carry few headers, so a sorted small vector beats a tree: up to three headers (the
 /// classic `timestamp` + `host` + one static) live inside the event with no allocation at all,
 /// more spill to the heap; lookups are a binary search. Measured on the interceptor benchmark
@@ -23,32 +28,49 @@ pub type HeaderString = compact_str::CompactString;
 /// throughput, a heap vector 38%, three inline entries 18%; four inline entries made every
 /// event 48 bytes bigger and plain throughput 11% lower. It offers the subset of the
 /// `BTreeMap` API that Flumen uses.
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default)]
 pub struct Headers {
-    entries: smallvec::SmallVec<[(HeaderString, HeaderString); INLINE_HEADERS]>,
+    /// `None` when empty: a set that becomes empty frees its block.
+    entries: Option<Box<Entries>>,
 }
 
-/// Headers held inside the event before any allocation.
+/// The entries, sorted by name: up to three in the first block before it grows.
+type Entries = smallvec::SmallVec<[(HeaderString, HeaderString); INLINE_HEADERS]>;
+
+/// Entries held in the first block before it grows.
 const INLINE_HEADERS: usize = 3;
 
 impl Headers {
     /// An empty set (no allocation).
     pub const fn new() -> Self {
-        Headers {
-            entries: smallvec::SmallVec::new_const(),
-        }
+        Headers { entries: None }
+    }
+
+    fn slice(&self) -> &[(HeaderString, HeaderString)] {
+        self.entries.as_deref().map_or(&[], |e| e.as_slice())
     }
 
     fn find(&self, key: &str) -> Result<usize, usize> {
-        self.entries.binary_search_by(|(k, _)| k.as_str().cmp(key))
+        self.slice().binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    /// Frees the block of a set that became empty, keeping `None` the only empty form.
+    fn drop_if_empty(&mut self) {
+        if self.entries.as_ref().is_some_and(|e| e.is_empty()) {
+            self.entries = None;
+        }
     }
 
     /// Sets `key` to `value`; returns the previous value.
     pub fn insert(&mut self, key: HeaderString, value: HeaderString) -> Option<HeaderString> {
         match self.find(&key) {
-            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Ok(i) => {
+                let entries = self.entries.get_or_insert_with(Box::default);
+                Some(std::mem::replace(&mut entries[i].1, value))
+            }
             Err(i) => {
-                self.entries.insert(i, (key, value));
+                let entries = self.entries.get_or_insert_with(Box::default);
+                entries.insert(i, (key, value));
                 None
             }
         }
@@ -56,7 +78,7 @@ impl Headers {
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&HeaderString> {
-        self.find(key).ok().map(|i| &self.entries[i].1)
+        self.find(key).ok().map(|i| &self.slice()[i].1)
     }
 
     /// Whether `key` is set.
@@ -66,32 +88,52 @@ impl Headers {
 
     /// Removes `key`; returns its value.
     pub fn remove(&mut self, key: &str) -> Option<HeaderString> {
-        self.find(key).ok().map(|i| self.entries.remove(i).1)
+        let i = self.find(key).ok()?;
+        let removed = self.entries.as_mut().map(|e| e.remove(i).1);
+        self.drop_if_empty();
+        removed
     }
 
     /// Keeps the entries for which `keep` returns true.
     pub fn retain(&mut self, mut keep: impl FnMut(&HeaderString, &mut HeaderString) -> bool) {
-        self.entries.retain(|(k, v)| keep(k, v));
+        if let Some(entries) = self.entries.as_mut() {
+            entries.retain(|(k, v)| keep(k, v));
+        }
+        self.drop_if_empty();
     }
 
     /// Number of headers.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.slice().len()
     }
 
     /// Whether there is no header.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.slice().is_empty()
     }
 
     /// `(name, value)` pairs in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&HeaderString, &HeaderString)> {
-        self.entries.iter().map(|(k, v)| (k, v))
+        self.slice().iter().map(|(k, v)| (k, v))
     }
 
     /// Names in order.
     pub fn keys(&self) -> impl Iterator<Item = &HeaderString> {
-        self.entries.iter().map(|(k, _)| k)
+        self.slice().iter().map(|(k, _)| k)
+    }
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Self) -> bool {
+        self.slice() == other.slice()
+    }
+}
+
+impl Eq for Headers {}
+
+impl std::hash::Hash for Headers {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.slice().hash(state);
     }
 }
 
@@ -113,7 +155,7 @@ impl<'a> IntoIterator for &'a Headers {
     >;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter().map(|(k, v)| (k, v))
+        self.slice().iter().map(|(k, v)| (k, v))
     }
 }
 
@@ -200,11 +242,12 @@ mod tests {
 
     #[test]
     fn an_event_stays_small_enough_to_move_cheaply() {
-        // Events are moved between batches and the channel queue; BENCHMARKS.md quotes this
-        // size, and growing it costs throughput on every workload.
+        // A full channel holds 100,000 of them; BENCHMARKS.md quotes this size (issue 17),
+        // and growing it costs peak memory and throughput on every workload.
         assert_eq!(std::mem::size_of::<HeaderString>(), 24);
+        assert_eq!(std::mem::size_of::<Headers>(), 8);
         assert!(
-            std::mem::size_of::<Event>() <= 184,
+            std::mem::size_of::<Event>() <= 40,
             "{}",
             std::mem::size_of::<Event>()
         );
@@ -224,6 +267,23 @@ mod tests {
         assert!(!h.contains_key("a"));
         h.retain(|k, _| k != "c");
         assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn a_set_emptied_again_equals_a_new_one_and_frees_its_block() {
+        use std::hash::{BuildHasher, RandomState};
+        let mut h = Headers::new();
+        h.insert("a".into(), "1".into());
+        h.insert("b".into(), "2".into());
+        assert_ne!(h, Headers::new());
+        h.remove("a");
+        h.retain(|_, _| false);
+        assert!(h.is_empty());
+        assert!(h.entries.is_none());
+        assert_eq!(h, Headers::new());
+        let state = RandomState::new();
+        assert_eq!(state.hash_one(&h), state.hash_one(Headers::new()));
+        assert_eq!(h.remove("missing"), None);
     }
 
     #[test]

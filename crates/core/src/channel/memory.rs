@@ -11,7 +11,6 @@
 //! limit, and nothing is dropped. (Flume instead abandons a shrink its queue cannot fit within
 //! `keep-alive` and keeps the old capacity.)
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -20,6 +19,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::batch_queue::BatchQueue;
 use super::{Channel, ChannelError, Reconfigure, Take, TakeTxn};
 use crate::config::PropReader;
 use crate::event::Event;
@@ -115,7 +115,7 @@ pub fn default_byte_capacity() -> u64 {
 }
 
 struct State {
-    queue: VecDeque<Event>,
+    queue: BatchQueue,
     /// Events taken by open transactions.
     in_flight: usize,
     /// Body bytes of queued plus in-flight events.
@@ -195,7 +195,7 @@ impl MemoryChannel {
                 limits: Limits::of(&config),
                 config: Mutex::new(config),
                 state: Mutex::new(State {
-                    queue: VecDeque::new(),
+                    queue: BatchQueue::new(),
                     in_flight: 0,
                     bytes: 0,
                     closed: false,
@@ -248,7 +248,7 @@ impl Inner {
             return Err(events);
         }
         s.bytes += bytes;
-        s.queue.extend(events);
+        s.queue.push_back(events);
         self.counters.size.set(s.queue.len() as i64);
         let held = (s.queue.len() + s.in_flight) as i64;
         if held > self.counters.peak_held.get() {
@@ -283,9 +283,7 @@ impl TakeTxn for MemoryTake {
         {
             let mut s = self.inner.lock();
             s.in_flight -= n;
-            for event in events.into_iter().rev() {
-                s.queue.push_front(event);
-            }
+            s.queue.push_front(events);
             self.inner.counters.size.set(s.queue.len() as i64);
         }
         self.inner.data.notify_waiters();
@@ -381,18 +379,17 @@ impl Channel for MemoryChannel {
     async fn take(&self, max: usize) -> Result<Take, ChannelError> {
         let inner = &self.inner;
         let max = max.min(inner.limits.transaction_capacity());
-        let (events, bytes) = {
+        let events = {
             let mut s = inner.lock();
-            let n = max.min(s.queue.len());
-            if n == 0 {
+            let events = s.queue.take(max);
+            if events.is_empty() {
                 return Ok(Take::empty());
             }
-            let events: Vec<Event> = s.queue.drain(..n).collect();
-            let bytes: u64 = events.iter().map(|e| e.body_len() as u64).sum();
-            s.in_flight += n;
+            s.in_flight += events.len();
             inner.counters.size.set(s.queue.len() as i64);
-            (events, bytes)
+            events
         };
+        let bytes: u64 = events.iter().map(|e| e.body_len() as u64).sum();
         inner.counters.take_attempt.add(events.len() as u64);
         Ok(Take::new(
             events,

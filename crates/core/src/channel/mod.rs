@@ -22,6 +22,7 @@
 //! - Hooks only a hot reload uses are in the [`Reconfigure`] extension, reached through
 //!   [`Channel::reload_hooks`].
 
+pub mod batch_queue;
 pub mod memory;
 
 use std::sync::Arc;
