@@ -5,10 +5,10 @@
 //! tasks between its workers, so a source's batches are allocated in each worker's arena in
 //! turn, and every arena grows to hold what a full channel holds. Measured on the shared W1
 //! workload (BENCHMARKS.md, issue 17): a peak of 82–93 MiB with glibc's default and with two
-//! arenas, 58–60 MiB with one, at the same speed. Flumen allocates per batch rather than per
-//! event, and glibc's per-thread caches serve small allocations without the arena's lock, so
-//! one arena is not a point of contention for it. (mimalloc was measured too: 95–107 MiB peak
-//! and 19.5 MiB idle, so it was not taken.)
+//! arenas, 58–60 MiB with one, at the same speed. Events without headers are allocated per
+//! batch; an event with headers allocates one block for them, and on the interceptor chain
+//! benchmark one arena and sixteen gave the same times (BENCHMARKS.md). (mimalloc was measured
+//! too: 95–107 MiB peak and 19.5 MiB idle, so it was not taken.)
 
 /// Limits glibc malloc to one arena, unless the user set `MALLOC_ARENA_MAX` or
 /// `GLIBC_TUNABLES` themselves (theirs wins). Returns whether the limit was set. Call it before

@@ -19,13 +19,13 @@ pub type HeaderString = compact_str::CompactString;
 /// An event without headers (most lines read from files and sockets) holds only a null
 /// pointer: the entries live in one heap block, allocated by the first header set. Holding
 /// three entries inside the event made every event 184 bytes, which at a channel of 100,000
-/// events was 18 MiB of the agent's peak memory (issue 17, BENCHMARKS.md); now an event is 40.
+/// events was 18 MB of the agent's peak memory (issue 17, BENCHMARKS.md); now an event is 40.
 ///
 /// Events carry few headers, so a sorted small vector beats a tree: up to three headers (the
 /// classic `timestamp` + `host` + one static) share that one block, more grow it; lookups are
 /// a binary search. On the interceptor benchmark (BENCHMARKS.md) a `BTreeMap<String, String>`
 /// made a 4-interceptor chain cost 58% of the throughput; three entries inside the event 18%;
-/// the one block makes the chain 10–12% slower than that, and plain lines 10–31% faster. It
+/// the one block makes that chain 10–12% slower in absolute time, and plain lines 10–31% faster. It
 /// offers the subset of the `BTreeMap` API that Flumen uses.
 #[derive(Clone, Default)]
 pub struct Headers {
@@ -62,13 +62,11 @@ impl Headers {
 
     /// Sets `key` to `value`; returns the previous value.
     pub fn insert(&mut self, key: HeaderString, value: HeaderString) -> Option<HeaderString> {
-        match self.find(&key) {
-            Ok(i) => {
-                let entries = self.entries.get_or_insert_with(Box::default);
-                Some(std::mem::replace(&mut entries[i].1, value))
-            }
+        let found = self.find(&key);
+        let entries = self.entries.get_or_insert_with(Box::default);
+        match found {
+            Ok(i) => Some(std::mem::replace(&mut entries[i].1, value)),
             Err(i) => {
-                let entries = self.entries.get_or_insert_with(Box::default);
                 entries.insert(i, (key, value));
                 None
             }

@@ -3,7 +3,7 @@
 //! Sources put batches and sinks take batches, usually of the same size. Queuing each event on
 //! its own meant copying every event into the queue on put and out of it on take, under the
 //! channel's lock, and a ring buffer that grows by doubling to the channel's capacity (at
-//! 100,000 events, 24 MiB allocated and, while it grew, the old 12 MiB too). Here a put moves
+//! 100,000 events of 184 bytes, 24 MB allocated and, while it grew, the old 12 MB too). Here a put moves
 //! its `Vec` in whole, and a take of a whole batch moves it out whole: no event is copied on
 //! the common path, and the queue itself holds one entry per batch.
 
