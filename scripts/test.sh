@@ -30,6 +30,9 @@ command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
+# librdkafka 2.12 includes <curl/curl.h> under `#ifdef WITH_OAUTHBEARER_OIDC`, which its CMake
+# build defines as 0: the header must exist even though curl is not linked (WITH_CURL=0).
+dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || need_apt+=(libcurl4-openssl-dev)
 # The hdfs sink's compressed files are checked with the standard tools.
 for tool in gzip bzip2 zstd; do command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool"); done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -40,45 +40,93 @@ pub struct Checkpoint {
     pub ptrs: Vec<Ptr>,
 }
 
-/// Starts an encoded checkpoint of `count` entries; push entries with [`push_entry`].
-pub fn begin(position: Position, next_seq: u64, count: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + count * ENTRY_LEN + 4);
+/// What a checkpoint records besides its entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Where replay resumes.
+    pub position: Position,
+    /// The next sequence number to hand out.
+    pub next_seq: u64,
+    /// How many entries follow.
+    pub count: usize,
+}
+
+fn encode_header(out: &mut Vec<u8>, h: &Header) {
     out.extend_from_slice(CHECKPOINT_MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&position.file.to_le_bytes());
+    out.extend_from_slice(&h.position.file.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&position.offset.to_le_bytes());
-    out.extend_from_slice(&next_seq.to_le_bytes());
-    out.extend_from_slice(&(count as u64).to_le_bytes());
-    out
+    out.extend_from_slice(&h.position.offset.to_le_bytes());
+    out.extend_from_slice(&h.next_seq.to_le_bytes());
+    out.extend_from_slice(&(h.count as u64).to_le_bytes());
 }
 
-/// Adds one pointer to a checkpoint being encoded.
-pub fn push_entry(out: &mut Vec<u8>, p: &Ptr) {
+fn encode_entry(out: &mut Vec<u8>, p: &Ptr) {
     out.extend_from_slice(&p.seq.to_le_bytes());
     out.extend_from_slice(&p.file.to_le_bytes());
     out.extend_from_slice(&p.offset.to_le_bytes());
 }
 
-/// Seals a checkpoint (appends its CRC).
-pub fn finish(mut out: Vec<u8>) -> Vec<u8> {
-    let crc = crc32c::crc32c(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out
-}
-
-/// Writes `bytes` as the checkpoint of `dir`, atomically and durably.
-pub fn write(fs: &dyn Fs, dir: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes the checkpoint of `dir`, atomically and durably, streaming its entries.
+///
+/// `next_chunk` appends the next entries to the (empty) vector it is given and returns whether
+/// more follow. Each chunk is encoded and written before the next is asked for, so a
+/// checkpoint of millions of events needs one chunk of memory, not a second copy of the queue.
+/// Fails (and leaves the previous checkpoint in place) if the chunks do not hold exactly
+/// `header.count` entries.
+pub fn write(
+    fs: &dyn Fs,
+    dir: &Path,
+    header: &Header,
+    mut next_chunk: impl FnMut(&mut Vec<Ptr>) -> bool,
+) -> io::Result<()> {
     let tmp = dir.join(CHECKPOINT_TMP);
     match fs.remove_file(&tmp) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }
     let f = fs.create_new(&tmp)?;
-    f.write_all_at(bytes, 0)?;
-    f.sync_data()?;
+    let mut bytes = Vec::new();
+    encode_header(&mut bytes, header);
+    let mut crc = 0;
+    let mut at = 0u64;
+    let mut entries = 0usize;
+    let mut ptrs = Vec::new();
+    let written = loop {
+        ptrs.clear();
+        let more = next_chunk(&mut ptrs);
+        entries += ptrs.len();
+        bytes.reserve(ptrs.len() * ENTRY_LEN);
+        ptrs.iter().for_each(|p| encode_entry(&mut bytes, p));
+        crc = crc32c::crc32c_append(crc, &bytes);
+        if !more {
+            if entries != header.count {
+                break Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "checkpoint of {entries} entries where {} were counted",
+                        header.count
+                    ),
+                ));
+            }
+            bytes.extend_from_slice(&crc.to_le_bytes());
+        }
+        if let Err(e) = f.write_all_at(&bytes, at) {
+            break Err(e);
+        }
+        at += bytes.len() as u64;
+        bytes.clear();
+        if !more {
+            break f.sync_data();
+        }
+    };
     drop(f);
+    if let Err(e) = written {
+        // Best effort: the next checkpoint removes it anyway, and replay ignores it.
+        let _ = fs.remove_file(&tmp);
+        return Err(e);
+    }
     fs.rename(&tmp, &dir.join(CHECKPOINT_FILE))?;
     fs.sync_dir(dir)
 }
@@ -210,41 +258,54 @@ fn decode_bytes(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim_fs::SimFs;
+
+    fn ptrs(n: u64) -> Vec<Ptr> {
+        (0..n)
+            .map(|seq| Ptr {
+                seq: seq * 3 + 5,
+                file: 1 + (seq % 4) as u32,
+                offset: seq as u32 * 64,
+            })
+            .collect()
+    }
+
+    /// Writes `all` through `write`, `per_chunk` entries at a time.
+    fn write_chunked(fs: &SimFs, dir: &Path, header: &Header, all: &[Ptr], per_chunk: usize) {
+        let mut rest = all;
+        write(fs, dir, header, |out| {
+            let n = per_chunk.min(rest.len());
+            out.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            !rest.is_empty()
+        })
+        .unwrap();
+    }
 
     #[test]
-    fn round_trip_and_damage_detection() {
-        let ptrs = [
-            Ptr {
-                seq: 5,
-                file: 1,
-                offset: 64,
-            },
-            Ptr {
-                seq: 6,
-                file: 2,
-                offset: 32,
-            },
-        ];
-        let mut out = begin(
-            Position {
+    fn round_trip_in_chunks_and_damage_detection() {
+        let fs = SimFs::new();
+        let dir = Path::new("/ckpt");
+        fs.create_dir_all(dir).unwrap();
+        let all = ptrs(10);
+        let header = Header {
+            position: Position {
                 file: 2,
                 offset: 99,
             },
-            7,
-            ptrs.len(),
-        );
-        ptrs.iter().for_each(|p| push_entry(&mut out, p));
-        let bytes = finish(out);
-        let c = decode_bytes(&bytes).unwrap();
-        assert_eq!(
-            c.position,
-            Position {
-                file: 2,
-                offset: 99
-            }
-        );
-        assert_eq!(c.next_seq, 7);
-        assert_eq!(c.ptrs, ptrs);
+            next_seq: 77,
+            count: all.len(),
+        };
+        for per_chunk in [1, 3, 10, 64] {
+            write_chunked(&fs, dir, &header, &all, per_chunk);
+            let c = read(&fs, dir).unwrap();
+            assert_eq!(c.position, header.position);
+            assert_eq!(c.next_seq, 77);
+            assert_eq!(c.ptrs, all, "{per_chunk} per chunk");
+            assert!(fs.read(&dir.join(CHECKPOINT_TMP)).is_none());
+        }
+        let bytes = fs.read(&dir.join(CHECKPOINT_FILE)).unwrap();
+        assert_eq!(bytes.len(), HEADER_LEN + all.len() * ENTRY_LEN + 4);
         let mut bad = bytes.clone();
         bad[50] ^= 4;
         assert!(matches!(
@@ -259,5 +320,48 @@ mod tests {
             decode_bytes(b"\x00\x00flume"),
             Err(CheckpointError::Foreign)
         ));
+    }
+
+    #[test]
+    fn an_empty_checkpoint_round_trips() {
+        let fs = SimFs::new();
+        let dir = Path::new("/ckpt");
+        fs.create_dir_all(dir).unwrap();
+        let header = Header {
+            position: Position::default(),
+            next_seq: 1,
+            count: 0,
+        };
+        write(&fs, dir, &header, |_| false).unwrap();
+        let c = read(&fs, dir).unwrap();
+        assert!(c.ptrs.is_empty());
+        assert_eq!(c.next_seq, 1);
+    }
+
+    #[test]
+    fn a_count_mismatch_fails_and_keeps_the_previous_checkpoint() {
+        let fs = SimFs::new();
+        let dir = Path::new("/ckpt");
+        fs.create_dir_all(dir).unwrap();
+        let all = ptrs(4);
+        let mut header = Header {
+            position: Position::default(),
+            next_seq: 9,
+            count: all.len(),
+        };
+        write_chunked(&fs, dir, &header, &all, 2);
+        header.count = 5;
+        header.next_seq = 10;
+        let mut rest: &[Ptr] = &all;
+        let err = write(&fs, dir, &header, |out| {
+            out.extend_from_slice(rest);
+            rest = &[];
+            false
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        let c = read(&fs, dir).unwrap();
+        assert_eq!((c.next_seq, c.ptrs), (9, all));
+        assert!(fs.read(&dir.join(CHECKPOINT_TMP)).is_none());
     }
 }

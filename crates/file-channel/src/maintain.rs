@@ -5,9 +5,15 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::checkpoint::{self, Position};
+/// Pointers copied per lock while a checkpoint is written (1 MiB of them): the lock is held
+/// for one chunk at a time, and the checkpoint never holds a copy of the whole queue.
+const CHECKPOINT_CHUNK: usize = 64 * 1024;
+
+use super::checkpoint::{self, Header, Position};
 use super::dirs;
+use super::queue::Ptr;
 use super::writer::{Writer, ROLL_EMPTY_AT};
+use super::Shared;
 
 impl Writer {
     /// Writes a checkpoint of the live pointers at the current log position, then deletes the
@@ -25,22 +31,25 @@ impl Writer {
             self.roll()?;
         }
         let started = Instant::now();
-        let (bytes, position, events) = {
+        let header = {
             let s = self.shared.lock();
-            let position = Position {
-                file: self.active.id,
-                offset: self.active.len,
-            };
-            let count = s.queue.len() + s.queue.in_flight();
-            let mut out = checkpoint::begin(position, self.next_seq, count);
-            s.queue
-                .for_each_live(|p| checkpoint::push_entry(&mut out, p));
-            (checkpoint::finish(out), position, count)
+            Header {
+                position: Position {
+                    file: self.active.id,
+                    offset: self.active.len,
+                },
+                next_seq: self.next_seq,
+                count: s.queue.len() + s.queue.in_flight(),
+            }
         };
+        let position = header.position;
         let fs = self.shared.fs.as_ref();
-        checkpoint::write(fs, &self.shared.layout.checkpoint_dir, &bytes)?;
+        let dir = &self.shared.layout.checkpoint_dir;
+        checkpoint::write(fs, dir, &header, live_chunks(&self.shared))?;
         if let Some(backup) = &self.shared.layout.backup_dir {
-            match checkpoint::write(fs, backup, &bytes) {
+            // Nothing was committed since the first copy (the writer commits, and it is here),
+            // so a second pass over the queue writes the same set of events.
+            match checkpoint::write(fs, backup, &header, live_chunks(&self.shared)) {
                 Ok(()) => self.backup_position = position,
                 Err(error) => {
                     self.shared.counters.checkpoint_backup_write_error.inc();
@@ -50,7 +59,7 @@ impl Writer {
         } else {
             self.backup_position = position;
         }
-        drop(bytes);
+        let events = header.count;
         self.last_checkpoint = Instant::now();
         tracing::debug!(channel = %self.shared.name, events, file = position.file, offset = position.offset, elapsed_ms = started.elapsed().as_millis() as u64, "Checkpoint written.");
         self.delete_spent(position.file.min(self.backup_position.file));
@@ -142,5 +151,15 @@ impl Writer {
         if let Err(error) = result {
             tracing::error!(channel = %self.shared.name, %error, "Final checkpoint failed; the next start replays the log instead.");
         }
+    }
+}
+
+/// The live pointers of `shared`'s queue, one chunk per call, for [`checkpoint::write`].
+fn live_chunks(shared: &Shared) -> impl FnMut(&mut Vec<Ptr>) -> bool + '_ {
+    let mut from = Some(0);
+    move |out| {
+        let Some(seq) = from else { return false };
+        from = shared.lock().queue.live_chunk(seq, CHECKPOINT_CHUNK, out);
+        from.is_some()
     }
 }

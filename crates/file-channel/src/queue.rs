@@ -126,12 +126,26 @@ impl Queue {
         Some(n)
     }
 
-    /// Every live pointer (in flight first, then queued), for a checkpoint.
-    pub fn for_each_live(&self, mut f: impl FnMut(&Ptr)) {
+    /// Appends to `out` one chunk of the live pointers, for a checkpoint: the queued ones from
+    /// sequence `from` on, at most `max` of them, and every in-flight one in the same range of
+    /// sequence numbers. Returns where the next chunk starts, or `None` after the last.
+    ///
+    /// Chunks asked for in turn, each under its own lock, hold every live pointer exactly once
+    /// as long as only takes and rollbacks run in between: those move pointers between the
+    /// queue and the transactions without changing the live set, and each chunk sees its whole
+    /// range at one instant. (Commits, which do change the set, are applied by the writer,
+    /// which is the one writing the checkpoint.) The queue's sequence order makes a chunk's
+    /// range a contiguous slice of it.
+    pub fn live_chunk(&self, from: u64, max: usize, out: &mut Vec<Ptr>) -> Option<u64> {
+        let start = self.queue.partition_point(|p| p.seq < from);
+        let end = start.saturating_add(max.max(1)).min(self.queue.len());
+        out.extend(self.queue.range(start..end));
+        let next = self.queue.get(end).map(|p| p.seq);
+        let in_range = |p: &&Ptr| p.seq >= from && next.is_none_or(|n| p.seq < n);
         for ptrs in self.in_flight.values() {
-            ptrs.iter().for_each(&mut f);
+            out.extend(ptrs.iter().filter(in_range));
         }
-        self.queue.iter().for_each(f);
+        next
     }
 
     /// Live events in data file `file`.
@@ -213,6 +227,42 @@ mod tests {
         assert_eq!(q.rollback(2), Some(3));
         assert_eq!(seqs(&q), (0..8).collect::<Vec<_>>());
         assert_eq!(q.held(), 8);
+    }
+
+    /// Every live sequence number, gathered chunk by chunk with takes and rollbacks between.
+    fn checkpoint_seqs(q: &mut Queue, max: usize) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut from = Some(0);
+        let mut round = 0u64;
+        while let Some(seq) = from {
+            from = q.live_chunk(seq, max, &mut out);
+            round += 1;
+            // Another taker moves events between chunks, as takers do while the writer
+            // checkpoints; a rollback now and then sends some back.
+            q.take(100 + round, 2);
+            if round.is_multiple_of(3) {
+                q.rollback(100 + round - 1);
+            }
+        }
+        let mut seqs: Vec<u64> = out.iter().map(|p| p.seq).collect();
+        seqs.sort_unstable();
+        seqs
+    }
+
+    #[test]
+    fn checkpoint_chunks_hold_every_live_pointer_once_while_takes_run() {
+        for max in [1, 2, 3, 5, 64] {
+            let mut q = Queue::default();
+            q.push_committed(&ptrs(0..10, 1));
+            q.push_committed(&ptrs(10..25, 2));
+            assert_eq!(q.take(1, 4).len(), 4);
+            assert_eq!(q.take(2, 3).len(), 3);
+            assert_eq!(q.commit(1), Some(4));
+            let live: Vec<u64> = (4..25).collect();
+            assert_eq!(checkpoint_seqs(&mut q, max), live, "{max} per chunk");
+        }
+        let mut empty = Queue::default();
+        assert_eq!(checkpoint_seqs(&mut empty, 8), Vec::<u64>::new());
     }
 
     #[test]
