@@ -29,8 +29,12 @@ pub mod position;
 pub mod tail;
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::{poll_fn, Future};
+use std::io;
 use std::os::unix::fs::MetadataExt;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -314,26 +318,25 @@ fn next_wait(state: &State, backoff: Duration) -> Duration {
 }
 
 /// Reads every file with something to read, batch by batch; `Err` when the source stops.
+///
+/// While a batch's put is being committed (on a file channel: written and fsynced by the
+/// channel's writer), the next batch of the same file is read and split: the source's own work
+/// overlaps the channel's instead of waiting for it. Only the read position moves ahead; the
+/// committed position still advances in order, after each put, and a failed put rewinds to it,
+/// dropping the batch read ahead (it is read again).
 async fn read_all(state: &mut State, ctx: &SourceContext) -> Result<bool, ()> {
     let mut progressed = false;
     for inode in state.order() {
         let mut batches = 0u64;
+        let mut ahead: Option<io::Result<tail::Batch>> = None;
         while batches < state.config.max_batch_count {
+            let Some(result) = ahead.take().or_else(|| read_next(state, inode)) else {
+                break;
+            };
             let Some(tail) = state.tails.get_mut(&inode) else {
                 break;
             };
-            let flush = tail.last_growth.elapsed() >= state.config.idle_timeout
-                || tail.gone
-                || state
-                    .config
-                    .multiline
-                    .as_ref()
-                    .is_some_and(|m| tail.pending_expired(m.timeout));
-            let batch = match tail.read_batch(
-                state.config.batch_size,
-                state.config.multiline.as_ref(),
-                flush,
-            ) {
+            let batch = match result {
                 Ok(b) => b,
                 Err(error) => {
                     ctx.counters.event_read_fail.inc();
@@ -352,22 +355,26 @@ async fn read_all(state: &mut State, ctx: &SourceContext) -> Result<bool, ()> {
             let n = events.len() as u64;
             ctx.counters.append_batch_received.inc();
             ctx.counters.event_received.add(n);
-            if ctx
-                .processor
-                .process_with_backpressure(events, ctx)
-                .await
-                .is_err()
-            {
-                if let Some(tail) = state.tails.get_mut(&inode) {
-                    tail.rewind();
-                }
+            let mut put = pin!(ctx.processor.process_with_backpressure(events, ctx));
+            // One poll hands the batch to the channel; then read ahead while it commits.
+            let first = poll_fn(|cx| Poll::Ready(put.as_mut().poll(cx))).await;
+            if first.is_pending() && batches + 1 < state.config.max_batch_count {
+                ahead = read_next(state, inode);
+            }
+            let put_result = match first {
+                Poll::Ready(r) => r,
+                Poll::Pending => put.await,
+            };
+            let Some(tail) = state.tails.get_mut(&inode) else {
+                break;
+            };
+            if put_result.is_err() {
+                tail.rewind();
                 return Err(());
             }
             ctx.counters.append_batch_accepted.inc();
             ctx.counters.event_accepted.add(n);
-            if let Some(tail) = state.tails.get_mut(&inode) {
-                tail.commit(batch.end);
-            }
+            tail.commit(batch.end);
             state.positions_dirty = true;
             if state.config.write_pos_interval.is_zero() {
                 state.write_positions(&ctx.name);
@@ -375,8 +382,29 @@ async fn read_all(state: &mut State, ctx: &SourceContext) -> Result<bool, ()> {
             progressed = true;
             batches += 1;
         }
+        if ahead.is_some() {
+            // A batch read ahead and never put must be read again: back to the committed
+            // position. (The loop reads ahead only when it will go round again, so this is a
+            // safeguard.)
+            if let Some(tail) = state.tails.get_mut(&inode) {
+                tail.rewind();
+            }
+        }
     }
     Ok(progressed)
+}
+
+/// Reads the next batch of `inode`'s file; `None` if it is no longer tailed.
+fn read_next(state: &mut State, inode: u64) -> Option<io::Result<tail::Batch>> {
+    let config = &state.config;
+    let tail = state.tails.get_mut(&inode)?;
+    let flush = tail.last_growth.elapsed() >= config.idle_timeout
+        || tail.gone
+        || config
+            .multiline
+            .as_ref()
+            .is_some_and(|m| tail.pending_expired(m.timeout));
+    Some(tail.read_batch(config.batch_size, config.multiline.as_ref(), flush))
 }
 
 fn to_events(state: &State, inode: u64, lines: Vec<tail::Line>) -> Vec<Event> {
