@@ -484,9 +484,6 @@ impl Channel for FileChannel {
     }
 }
 
-/// Reads the events `ptrs` point to. Events found damaged are skipped and logged with their
-/// file and offset (they stay in the transaction, so its commit retires them); an I/O error
-/// fails the whole take, which is rolled back.
 /// A data file a take reads from: its id and handle.
 type TakeFile = (u32, Arc<dyn FileHandle>);
 
@@ -509,6 +506,9 @@ fn take_files(ptrs: &[Ptr], open: &HashMap<u32, Arc<dyn FileHandle>>) -> Vec<Tak
     files
 }
 
+/// Reads the events `ptrs` point to. Events found damaged are skipped and logged with their
+/// file and offset (they stay in the transaction, so its commit retires them); an I/O error
+/// fails the whole take, which is rolled back.
 fn read_events(
     channel: &str,
     ptrs: &[Ptr],

@@ -139,6 +139,13 @@ impl Queue {
     pub fn live_chunk(&self, from: u64, max: usize, out: &mut Vec<Ptr>) -> Option<u64> {
         let start = self.queue.partition_point(|p| p.seq < from);
         let end = start.saturating_add(max.max(1)).min(self.queue.len());
+        debug_assert!(
+            self.queue
+                .range(start..end)
+                .zip(self.queue.range(start..end).skip(1))
+                .all(|(a, b)| a.seq < b.seq),
+            "the queue is in sequence order"
+        );
         out.extend(self.queue.range(start..end));
         let next = self.queue.get(end).map(|p| p.seq);
         let in_range = |p: &&Ptr| p.seq >= from && next.is_none_or(|n| p.seq < n);
@@ -237,11 +244,18 @@ mod tests {
         while let Some(seq) = from {
             from = q.live_chunk(seq, max, &mut out);
             round += 1;
-            // Another taker moves events between chunks, as takers do while the writer
-            // checkpoints; a rollback now and then sends some back.
+            // Other takers move events between chunks, as takers do while the writer
+            // checkpoints; rollbacks send some back, at the head or, when an older
+            // transaction went back first, merged into the queue behind it.
             q.take(100 + round, 2);
             if round.is_multiple_of(3) {
                 q.rollback(100 + round - 1);
+            }
+            if round.is_multiple_of(4) {
+                q.take(1000 + round, 1);
+                q.take(2000 + round, 2);
+                q.rollback(1000 + round);
+                q.rollback(2000 + round);
             }
         }
         let mut seqs: Vec<u64> = out.iter().map(|p| p.seq).collect();
