@@ -9,11 +9,11 @@ use super::checkpoint::{self, Header, Position};
 use super::dirs;
 use super::queue::Ptr;
 use super::writer::{Writer, ROLL_EMPTY_AT};
+use super::Shared;
 
 /// Pointers copied per lock while a checkpoint is written (1 MiB of them): the lock is held
 /// for one chunk at a time, and the checkpoint never holds a copy of the whole queue.
 const CHECKPOINT_CHUNK: usize = 64 * 1024;
-use super::Shared;
 
 impl Writer {
     /// Writes a checkpoint of the live pointers at the current log position, then deletes the
