@@ -169,17 +169,19 @@ pub struct EncodedPut {
     pub events: Vec<(u32, u32)>,
 }
 
-/// Encodes a put batch. Errors name an event that cannot be represented (a header longer
-/// than 64 KiB keys / 4 GiB values, or more than 65,535 headers).
-pub fn encode_put(batch: &[Event]) -> Result<EncodedPut, String> {
+/// Encodes a put batch into `bytes` (cleared first; pass a used buffer to reuse its memory).
+/// Errors name an event that cannot be represented (a header longer than 64 KiB keys / 4 GiB
+/// values, or more than 65,535 headers).
+pub fn encode_put(batch: &[Event], mut bytes: Vec<u8>) -> Result<EncodedPut, String> {
     let size: usize = batch.iter().map(encoded_event_size).sum::<usize>() + RECORD_HEADER_LEN;
     if size - RECORD_HEADER_LEN > MAX_PAYLOAD as usize {
         return Err(format!(
             "batch of {size} bytes exceeds the largest record ({MAX_PAYLOAD} bytes)"
         ));
     }
-    let mut bytes = vec![0u8; RECORD_HEADER_LEN];
-    bytes.reserve(size - RECORD_HEADER_LEN);
+    bytes.clear();
+    bytes.reserve(size);
+    bytes.resize(RECORD_HEADER_LEN, 0);
     let mut events = Vec::with_capacity(batch.len());
     for event in batch {
         let start = bytes.len();
@@ -364,7 +366,12 @@ mod tests {
         h.insert("host".into(), "web-1".into());
         h.insert("k".into(), "".into());
         let batch = vec![Event::with_headers(h, "hello"), Event::new("")];
-        let enc = encode_put(&batch).unwrap();
+        let enc = encode_put(&batch, Vec::new()).unwrap();
+        let reused = encode_put(&batch, vec![0xff; 5000]).unwrap();
+        assert_eq!(
+            reused.bytes, enc.bytes,
+            "a used buffer encodes the same record"
+        );
         let header = read_record_header(&enc.bytes).unwrap();
         assert_eq!(header.count, 2);
         assert_eq!(
@@ -382,7 +389,7 @@ mod tests {
 
     #[test]
     fn a_flipped_bit_is_caught_by_the_event_or_header_crc() {
-        let enc = encode_put(&[Event::new("payload")]).unwrap();
+        let enc = encode_put(&[Event::new("payload")], vec![9; 3]).unwrap();
         for bit in 0..enc.bytes.len() * 8 {
             let mut b = enc.bytes.clone();
             b[bit / 8] ^= 1 << (bit % 8);

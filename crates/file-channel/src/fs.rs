@@ -5,7 +5,7 @@
 //! write, or fails with ENOSPC / EIO on demand (see `sim_fs`). [`RealFs`] is the real thing.
 
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +16,16 @@ pub trait FileHandle: Send + Sync {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
     /// Writes all of `buf` at `offset`.
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// Writes all of `bufs`, one after another, starting at `offset` (one `pwritev` where the
+    /// platform has it, so a group of records is appended without being copied together first).
+    fn write_all_vectored_at(&self, bufs: &[&[u8]], offset: u64) -> io::Result<()> {
+        let mut at = offset;
+        for buf in bufs {
+            self.write_all_at(buf, at)?;
+            at += buf.len() as u64;
+        }
+        Ok(())
+    }
     /// Makes written data durable (`fdatasync`).
     fn sync_data(&self) -> io::Result<()>;
     /// Current length in bytes.
@@ -64,6 +74,9 @@ pub trait Fs: Send + Sync + 'static {
 /// The name of the lock file in every directory the channel uses.
 pub const LOCK_FILE: &str = "flumen.lock";
 
+/// Most buffers one `pwritev` takes (Linux's `IOV_MAX`).
+const MAX_IOVECS: usize = 1024;
+
 /// The real filesystem.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RealFs;
@@ -77,6 +90,27 @@ impl FileHandle for RealFile {
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         self.0.write_all_at(buf, offset)
+    }
+
+    fn write_all_vectored_at(&self, bufs: &[&[u8]], mut offset: u64) -> io::Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = bufs
+            .iter()
+            .filter(|b| !b.is_empty())
+            .map(|b| IoSlice::new(b))
+            .collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            let batch = rest.len().min(MAX_IOVECS);
+            let written = match rustix::io::pwritev(&self.0, &rest[..batch], offset) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            offset += written as u64;
+            IoSlice::advance_slices(&mut rest, written);
+        }
+        Ok(())
     }
 
     fn sync_data(&self) -> io::Result<()> {

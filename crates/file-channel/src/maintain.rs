@@ -19,6 +19,17 @@ impl Writer {
     /// Writes a checkpoint of the live pointers at the current log position, then deletes the
     /// data files no live event and no durable checkpoint needs any more.
     pub(super) fn checkpoint(&mut self) -> io::Result<()> {
+        // The queue must hold every group written before the position the checkpoint records.
+        if !self.settle() {
+            // An fsync failed: the channel was reopened (and checkpointed) from disk, or is
+            // still reopening.
+            if self.broken {
+                return Err(io::Error::other(
+                    "the channel is reopening after a failed fsync",
+                ));
+            }
+            return Ok(());
+        }
         if self.dirty {
             // The checkpoint must not point at records that are not durable yet.
             self.active.handle.sync_data()?;
@@ -141,6 +152,7 @@ impl Writer {
 
     /// Final checkpoint (when `checkpointOnClose`) and sync before the writer exits.
     pub(super) fn close(&mut self) {
+        self.settle();
         let result = if self.shared.config.checkpoint_on_close {
             self.checkpoint()
         } else if self.dirty {

@@ -407,3 +407,95 @@ async fn data_files_whose_events_are_all_taken_are_deleted() {
     .await;
     ch.stop().await;
 }
+
+/// Commits in flight on the syncer when an fsync fails: each put is acknowledged only if it is
+/// durable, the failed ones and those behind them are refused, the channel reopens and goes on,
+/// and after a power cut everything acknowledged is still there or was taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fsync_failures_with_commits_in_flight_lose_nothing_acknowledged() {
+    use std::collections::{BTreeSet, HashSet};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    let fs = SimFs::new();
+    let base = Path::new("/sim/syncer");
+    let c = config(base);
+    let ch = sim_channel(&fs, c.clone()).await;
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let refused = Arc::new(Mutex::new(Vec::<String>::new()));
+    let done = Arc::new(AtomicBool::new(false));
+    let mut putters = Vec::new();
+    for p in 0..6 {
+        let (ch, acked, refused) = (ch.clone(), acked.clone(), refused.clone());
+        putters.push(tokio::spawn(async move {
+            for b in 0..40 {
+                let prefix = format!("p{p}b{b}");
+                match ch.put(batch(&prefix, 0..5)).await {
+                    Ok(()) => acked.lock().unwrap().extend(names(&prefix, 0..5)),
+                    Err(e) => {
+                        assert_eq!(e.code(), "unavailable", "{e}");
+                        refused.lock().unwrap().extend(names(&prefix, 0..5));
+                    }
+                }
+            }
+        }));
+    }
+    // The taker's events count as delivered whether or not its commit succeeds: a sink
+    // commits after delivering, and a failed commit is in doubt (it may have reached the disk).
+    let taker = {
+        let (ch, done) = (ch.clone(), done.clone());
+        tokio::spawn(async move {
+            let (mut committed, mut in_doubt) = (Vec::new(), Vec::new());
+            while !done.load(Ordering::Relaxed) {
+                let Ok(t) = ch.take(20).await else { continue };
+                if t.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                let bodies: Vec<String> = t
+                    .events()
+                    .iter()
+                    .map(|e| String::from_utf8_lossy(&e.body).into_owned())
+                    .collect();
+                match t.commit().await {
+                    Ok(()) => committed.extend(bodies),
+                    Err(_) => in_doubt.extend(bodies),
+                }
+            }
+            (committed, in_doubt)
+        })
+    };
+    for _ in 0..8 {
+        fs.fail_next_sync();
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    for p in putters {
+        p.await.unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    let (committed, in_doubt) = taker.await.unwrap();
+    let acked = acked.lock().unwrap().clone();
+    let refused: HashSet<String> = refused.lock().unwrap().iter().cloned().collect();
+    assert!(!acked.is_empty(), "no put succeeded");
+    assert!(!refused.is_empty(), "no fsync failed under a put");
+    ch.kill();
+    fs.crash(CrashMode::LoseUnsynced);
+    let ch = sim_channel(&fs, c).await;
+    let left = drain(&ch).await;
+    ch.stop().await;
+
+    let mut once = HashSet::new();
+    for e in committed.iter().chain(&left) {
+        assert!(once.insert(e.clone()), "{e} delivered twice");
+    }
+    for e in once.iter().chain(&in_doubt) {
+        assert!(
+            acked.contains(e) || refused.contains(e),
+            "{e} was never put"
+        );
+    }
+    let lost: BTreeSet<&String> = acked
+        .iter()
+        .filter(|e| !once.contains(*e) && !in_doubt.contains(e))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged and lost: {lost:?}");
+}

@@ -1,13 +1,15 @@
 //! The log writer: one thread that owns the active data file, commits by group, checkpoints,
 //! deletes spent files, and reopens the channel after an I/O failure.
 //!
-//! Putters and committing takers send it requests. It takes every request waiting, appends
-//! their records with one write, makes them durable with one `fdatasync`, and only then
-//! applies them to the queue and answers: concurrent commits share an fsync, and nothing is
-//! acknowledged before it is on disk. A failed write or fsync is never retried in place (after
-//! a failed fsync the kernel may have dropped the dirty pages): every request of the group
-//! fails, the channel stops accepting, and the writer rebuilds the state from what is really on
-//! disk by a replay, then goes on in a new data file.
+//! Putters and committing takers send it requests. It takes every request waiting and appends
+//! their records with one write. With `fsyncPerTransaction` it hands the group to the syncer
+//! thread (`syncer`), which makes it durable with one `fdatasync` (shared with every group
+//! written meanwhile) and only then applies it to the queue and answers, while the writer
+//! appends the next group. Nothing is acknowledged before it is on disk. A failed write or
+//! fsync is never retried in place (after a failed fsync the kernel may have dropped the dirty
+//! pages): every request of the group and after it fails, the channel stops accepting, and the
+//! writer rebuilds the state from what is really on disk by a replay, then goes on in a new
+//! data file.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -24,6 +26,7 @@ use super::format::{self, FILE_HEADER_LEN};
 use super::fs::FileHandle;
 use super::queue::Ptr;
 use super::replay;
+use super::syncer::{Failed, Job, Syncer};
 use super::Shared;
 
 /// Most bytes of records one group writes before it is synced.
@@ -59,6 +62,8 @@ pub enum Request {
         /// Answered when done.
         reply: oneshot::Sender<()>,
     },
+    /// From the syncer: an fsync failed; collect the failed commits and reopen.
+    SyncFailed,
 }
 
 /// The data file being appended to.
@@ -71,7 +76,8 @@ pub struct Active {
     pub len: u64,
 }
 
-enum Pending {
+/// A commit written and waiting to be made durable, applied and answered.
+pub(super) enum Pending {
     Put {
         ptrs: Vec<Ptr>,
         count: usize,
@@ -89,17 +95,15 @@ pub struct Writer {
     pub(super) active: Active,
     pub(super) paths: BTreeMap<u32, PathBuf>,
     pub(super) next_seq: u64,
-    buf: Vec<u8>,
+    appends: Appends,
     /// Where the backup checkpoint (if any) stands: files it still needs are kept.
     pub(super) backup_position: Position,
     pub(super) last_checkpoint: Instant,
     pub(super) last_sync: Instant,
     pub(super) dirty: bool,
-    broken: bool,
-    /// Sizes of the last two commit groups (is there concurrency to wait for?).
-    recent_groups: [usize; 2],
-    /// A moving average of commit fsync durations.
-    fsync_ewma: Duration,
+    pub(super) broken: bool,
+    /// Syncs the groups written (with `fsyncPerTransaction`); started on the first commit.
+    syncer: Option<Syncer>,
 }
 
 impl Writer {
@@ -139,14 +143,13 @@ impl Writer {
             active,
             paths,
             next_seq: replayed.next_seq,
-            buf: Vec::new(),
+            appends: Appends::default(),
             backup_position: Position::default(),
             last_checkpoint: Instant::now(),
             last_sync: Instant::now(),
             dirty: false,
             broken: false,
-            recent_groups: [0, 0],
-            fsync_ewma: Duration::from_millis(1),
+            syncer: None,
         };
         w.checkpoint().map_err(dirs::io_err(
             "cannot write the checkpoint in",
@@ -164,17 +167,10 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
-            let bytes = drain_into(&rx, &mut group, 0);
-            if group.len() == 1 && self.recent_groups.iter().sum::<usize>() >= 3 {
-                // Several committers are active but only one is here: give the others a
-                // moment (a fraction of an fsync) to share this group's fsync rather than
-                // waiting a whole one behind it.
-                if let Ok(r) = rx.recv_timeout(self.linger()) {
-                    group.push(r);
-                    drain_into(&rx, &mut group, bytes);
-                }
+            drain_into(&rx, &mut group, 0);
+            if take_sync_failed(&mut group) {
+                self.settle();
             }
-            self.recent_groups = [self.recent_groups[1], group.len()];
             let stop = take_stop(&mut group);
             if !group.is_empty() {
                 self.process(&mut group);
@@ -186,11 +182,6 @@ impl Writer {
             }
             self.timers();
         }
-    }
-
-    /// How long a lone request waits for company: an eighth of a recent fsync, at most 1 ms.
-    fn linger(&self) -> Duration {
-        (self.fsync_ewma / 8).min(Duration::from_millis(1))
     }
 
     fn next_timer(&self) -> Duration {
@@ -233,6 +224,10 @@ impl Writer {
     }
 
     fn process(&mut self, group: &mut Vec<Request>) {
+        if self.syncer.as_ref().is_some_and(Syncer::failing) {
+            // Append nothing after a failed fsync: reopen from disk first.
+            self.settle();
+        }
         if self.broken {
             self.reopen();
         }
@@ -255,13 +250,12 @@ impl Writer {
             group.extend(rest);
         }
         let mut pending = Vec::with_capacity(group.len());
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
+        let mut appends = std::mem::take(&mut self.appends);
         let mut result = Ok(());
         for req in group.drain(..) {
             let incoming = request_bytes(&req) as u64;
-            if result.is_ok() && self.should_roll(buf.len() as u64 + incoming) {
-                result = self.flush(&mut buf).and_then(|_| self.roll());
+            if result.is_ok() && self.should_roll(appends.len as u64 + incoming) {
+                result = self.flush(&mut appends).and_then(|_| self.roll());
             }
             match req {
                 Request::Put { events, reply, .. } if result.is_err() => {
@@ -276,7 +270,7 @@ impl Writer {
                     events,
                     reply,
                 } => {
-                    let base = self.active.len + buf.len() as u64;
+                    let base = self.active.len + appends.len as u64;
                     format::set_first_seq(&mut record, self.next_seq);
                     let ptrs: Vec<Ptr> = events
                         .iter()
@@ -288,7 +282,7 @@ impl Writer {
                         })
                         .collect();
                     self.next_seq += events.len() as u64;
-                    buf.extend_from_slice(&record);
+                    appends.push_record(record);
                     pending.push(Pending::Put {
                         count: ptrs.len(),
                         ptrs,
@@ -305,7 +299,7 @@ impl Writer {
                     };
                     match ranges {
                         Some(ranges) if result.is_ok() => {
-                            format::encode_take(&ranges, &mut buf);
+                            appends.push_take(&ranges);
                             pending.push(Pending::Take { txn, reply });
                         }
                         Some(_) => pending.push(Pending::Take { txn, reply }),
@@ -314,17 +308,82 @@ impl Writer {
                         }
                     }
                 }
-                Request::Stop { .. } => {}
+                Request::Stop { .. } | Request::SyncFailed => {}
             }
         }
         if result.is_ok() {
-            result = self.flush(&mut buf).and_then(|_| self.sync_for_commit());
+            result = self.flush(&mut appends);
         }
-        self.buf = buf;
+        appends.recycle(&self.shared);
+        self.appends = appends;
         match result {
-            Ok(()) => self.apply(pending),
+            Ok(()) => self.commit(pending),
             Err(e) => self.fail_all(pending, &e.to_string()),
         }
+    }
+
+    /// Makes a written group durable and answers it: through the syncer with
+    /// `fsyncPerTransaction` (every group, even one that wrote nothing, so that answers keep
+    /// the order of the writes), in line otherwise.
+    fn commit(&mut self, pending: Vec<Pending>) {
+        if !self.shared.config.fsync_per_transaction {
+            apply(&self.shared, pending);
+            return;
+        }
+        let job = Job {
+            file: self.active.id,
+            handle: Arc::clone(&self.active.handle),
+            pending,
+        };
+        let job = match self.syncer() {
+            Some(syncer) => match syncer.submit(job) {
+                Ok(()) => {
+                    // The syncer owns the fsync of everything written so far.
+                    self.dirty = false;
+                    self.last_sync = Instant::now();
+                    return;
+                }
+                Err(job) => job,
+            },
+            None => job,
+        };
+        match self.sync_for_commit() {
+            Ok(()) => apply(&self.shared, job.pending),
+            Err(e) => self.fail_all(job.pending, &e.to_string()),
+        }
+    }
+
+    /// The syncer, started if it is not running (`None` if no thread can be started: the
+    /// writer then syncs in line).
+    fn syncer(&mut self) -> Option<&Syncer> {
+        if self.syncer.is_none() {
+            match Syncer::spawn(Arc::clone(&self.shared)) {
+                Ok(syncer) => self.syncer = Some(syncer),
+                Err(error) => {
+                    tracing::warn!(channel = %self.shared.name, %error, "Cannot start the file channel's sync thread; syncing in line.");
+                }
+            }
+        }
+        self.syncer.as_ref()
+    }
+
+    /// Waits until every group handed to the syncer is applied; returns those whose fsync
+    /// failed (to be failed by the caller, which reopens the channel).
+    pub(super) fn barrier(&mut self) -> Failed {
+        self.syncer
+            .as_ref()
+            .map_or_else(Failed::default, Syncer::barrier)
+    }
+
+    /// Waits for the syncer and fails what it could not sync; false if anything failed (the
+    /// channel was then reopened).
+    pub(super) fn settle(&mut self) -> bool {
+        let failed = self.barrier();
+        if failed.error.is_none() {
+            return true;
+        }
+        self.fail(failed, Vec::new(), "");
+        false
     }
 
     fn should_roll(&self, incoming: u64) -> bool {
@@ -332,23 +391,26 @@ impl Writer {
             && self.active.len + incoming > self.shared.config.max_file_size
     }
 
-    /// Appends `buf` to the active file.
-    fn flush(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
-        if buf.is_empty() {
+    /// Appends the group's records to the active file, in order, with one vectored write.
+    fn flush(&mut self, appends: &mut Appends) -> io::Result<()> {
+        if appends.len == 0 {
             return Ok(());
         }
-        self.active.handle.write_all_at(buf, self.active.len)?;
-        self.active.len += buf.len() as u64;
+        let result = self
+            .active
+            .handle
+            .write_all_vectored_at(&appends.slices(), self.active.len);
+        let written = appends.len as u64;
+        appends.recycle(&self.shared);
+        result?;
+        self.active.len += written;
         self.dirty = true;
-        buf.clear();
         Ok(())
     }
 
     fn sync_for_commit(&mut self) -> io::Result<()> {
-        if self.shared.config.fsync_per_transaction && self.dirty {
-            let started = Instant::now();
+        if self.dirty {
             self.active.handle.sync_data()?;
-            self.fsync_ewma = (self.fsync_ewma * 7 + started.elapsed()) / 8;
             self.dirty = false;
             self.last_sync = Instant::now();
         }
@@ -372,43 +434,6 @@ impl Writer {
         Ok(())
     }
 
-    fn apply(&mut self, pending: Vec<Pending>) {
-        let (mut puts, mut takes) = (false, false);
-        {
-            let mut s = self.shared.lock();
-            for p in &pending {
-                match p {
-                    Pending::Put { ptrs, .. } => {
-                        s.queue.push_committed(ptrs);
-                        s.queue.release(ptrs.len());
-                        puts = true;
-                    }
-                    Pending::Take { txn, .. } => {
-                        s.queue.commit(*txn);
-                        takes = true;
-                    }
-                }
-            }
-            self.shared.counters.size.set(s.queue.len() as i64);
-            let held = s.queue.held() as i64;
-            if held > self.shared.counters.peak_held.get() {
-                self.shared.counters.peak_held.set(held);
-            }
-        }
-        if puts {
-            self.shared.data.notify_waiters();
-        }
-        if takes {
-            self.shared.space.notify_waiters();
-        }
-        for p in pending {
-            let reply = match p {
-                Pending::Put { reply, .. } | Pending::Take { reply, .. } => reply,
-            };
-            let _ = reply.send(Ok(()));
-        }
-    }
-
     fn reject(&self, group: impl Iterator<Item = Request>, reason: &str) {
         for req in group {
             match req {
@@ -422,6 +447,7 @@ impl Writer {
                 Request::Stop { reply } => {
                     let _ = reply.send(());
                 }
+                Request::SyncFailed => {}
             }
         }
     }
@@ -429,6 +455,17 @@ impl Writer {
     /// An append or fsync failed: nothing of the group is acknowledged, and the channel is
     /// rebuilt from disk.
     fn fail_all(&mut self, pending: Vec<Pending>, error: &str) {
+        let earlier = self.barrier();
+        self.fail(earlier, pending, error);
+    }
+
+    /// Fails the syncer's failed commits and then `pending` (written after them), reopening
+    /// the channel before answering.
+    fn fail(&mut self, earlier: Failed, mut pending: Vec<Pending>, error: &str) {
+        let error = earlier.error.as_deref().unwrap_or(error).to_string();
+        if !earlier.pending.is_empty() {
+            pending.splice(0..0, earlier.pending);
+        }
         let reason = format!(
             "data file write failed ({error}); the channel is reopening from what is on disk"
         );
@@ -473,6 +510,100 @@ impl Writer {
                 self.broken = true;
             }
         }
+    }
+}
+
+/// Applies durable commits to the queue, in order, and answers them.
+pub(super) fn apply(shared: &Shared, pending: Vec<Pending>) {
+    let (mut puts, mut takes) = (false, false);
+    {
+        let mut s = shared.lock();
+        for p in &pending {
+            match p {
+                Pending::Put { ptrs, .. } => {
+                    s.queue.push_committed(ptrs);
+                    s.queue.release(ptrs.len());
+                    puts = true;
+                }
+                Pending::Take { txn, .. } => {
+                    s.queue.commit(*txn);
+                    takes = true;
+                }
+            }
+        }
+        shared.counters.size.set(s.queue.len() as i64);
+        let held = s.queue.held() as i64;
+        if held > shared.counters.peak_held.get() {
+            shared.counters.peak_held.set(held);
+        }
+    }
+    if puts {
+        shared.data.notify_waiters();
+    }
+    if takes {
+        shared.space.notify_waiters();
+    }
+    for p in pending {
+        let reply = match p {
+            Pending::Put { reply, .. } | Pending::Take { reply, .. } => reply,
+        };
+        let _ = reply.send(Ok(()));
+    }
+}
+
+/// What one group appends to the active file, in order: the put records as their putters
+/// encoded them (written from their own buffers, then handed back to the pool) and the take
+/// records, encoded here into one buffer.
+#[derive(Default)]
+struct Appends {
+    pieces: Vec<Piece>,
+    takes: Vec<u8>,
+    /// Bytes of all pieces.
+    len: usize,
+}
+
+enum Piece {
+    Record(Vec<u8>),
+    /// `takes[start..end]`: consecutive take records.
+    Takes(usize, usize),
+}
+
+impl Appends {
+    fn push_record(&mut self, record: Vec<u8>) {
+        self.len += record.len();
+        self.pieces.push(Piece::Record(record));
+    }
+
+    fn push_take(&mut self, ranges: &[(u64, u32)]) {
+        let start = self.takes.len();
+        format::encode_take(ranges, &mut self.takes);
+        let end = self.takes.len();
+        self.len += end - start;
+        match self.pieces.last_mut() {
+            Some(Piece::Takes(_, last_end)) if *last_end == start => *last_end = end,
+            _ => self.pieces.push(Piece::Takes(start, end)),
+        }
+    }
+
+    fn slices(&self) -> Vec<&[u8]> {
+        self.pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Record(r) => &r[..],
+                Piece::Takes(start, end) => &self.takes[*start..*end],
+            })
+            .collect()
+    }
+
+    /// Empties the group, handing the put records' buffers back for reuse.
+    fn recycle(&mut self, shared: &Shared) {
+        for piece in self.pieces.drain(..) {
+            if let Piece::Record(r) = piece {
+                shared.records.give_back(r);
+            }
+        }
+        self.takes.clear();
+        self.len = 0;
     }
 }
 
@@ -521,8 +652,15 @@ pub(super) fn request_bytes(r: &Request) -> usize {
     match r {
         Request::Put { record, .. } => record.len(),
         Request::Take { .. } => 64,
-        Request::Stop { .. } => 0,
+        Request::Stop { .. } | Request::SyncFailed => 0,
     }
+}
+
+/// Removes the syncer's wake-ups from a group; true if there was one.
+fn take_sync_failed(group: &mut Vec<Request>) -> bool {
+    let before = group.len();
+    group.retain(|r| !matches!(r, Request::SyncFailed));
+    group.len() != before
 }
 
 /// Removes a stop request from a group, keeping the rest in order.
