@@ -30,6 +30,12 @@ impl Writer {
             }
             return Ok(());
         }
+        if self.broken {
+            // Still reopening: the state here is not what is on disk.
+            return Err(io::Error::other(
+                "the channel is reopening after an I/O error",
+            ));
+        }
         if self.dirty {
             // The checkpoint must not point at records that are not durable yet.
             self.active.handle.sync_data()?;

@@ -30,6 +30,10 @@ struct Disk {
     size: Option<u64>,
     /// The next `sync_data` fails with EIO (and loses the unsynced data).
     fail_next_sync: bool,
+    /// Only a sync on a thread whose name starts with this takes the failure.
+    fail_sync_thread: Option<String>,
+    /// Syncs on threads whose name starts with this take this long first.
+    slow_sync: Option<(String, std::time::Duration)>,
     /// Every sync fails and every later operation fails: the machine is going down.
     dying: bool,
 }
@@ -120,12 +124,28 @@ impl FileHandle for SimFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or_default()
+            .to_string();
+        let slow = lock(&self.disk).slow_sync.clone();
+        if let Some((prefix, delay)) = slow {
+            if thread.starts_with(&prefix) {
+                std::thread::sleep(delay);
+            }
+        }
         let mut disk = lock(&self.disk);
         if disk.dying {
             return Err(dead());
         }
-        if disk.fail_next_sync {
+        let this_thread = disk
+            .fail_sync_thread
+            .as_ref()
+            .is_none_or(|prefix| thread.starts_with(prefix));
+        if disk.fail_next_sync && this_thread {
             disk.fail_next_sync = false;
+            disk.fail_sync_thread = None;
+            disk.fail_sync_thread = None;
             let mut d = lock(&self.data);
             d.current = d.durable.clone();
             return Err(io::Error::from_raw_os_error(5)); // EIO
@@ -175,6 +195,18 @@ impl SimFs {
     /// Makes the next fsync fail with EIO, dropping unsynced data.
     pub fn fail_next_sync(&self) {
         lock(&self.disk).fail_next_sync = true;
+    }
+
+    /// Makes the next fsync on a thread whose name starts with `prefix` fail with EIO.
+    pub fn fail_next_sync_on(&self, prefix: &str) {
+        let mut disk = lock(&self.disk);
+        disk.fail_next_sync = true;
+        disk.fail_sync_thread = Some(prefix.to_string());
+    }
+
+    /// Delays every fsync on a thread whose name starts with `prefix` by `delay`.
+    pub fn slow_syncs_on(&self, prefix: &str, delay: std::time::Duration) {
+        lock(&self.disk).slow_sync = Some((prefix.to_string(), delay));
     }
 
     /// From now on every write and sync fails: the moment before a power cut.

@@ -91,16 +91,19 @@ impl Syncer {
 
     /// Waits until every job handed over is applied or failed; returns the failed ones (and
     /// clears the failure, so that jobs after a reopen are synced again).
+    /// A thread that is gone (it panicked) took the groups it held with it: that is reported as
+    /// a failure, so that the writer rebuilds the channel from disk.
     pub fn barrier(&self) -> Failed {
         let (reply, answer) = mpsc::channel();
         let sent = self
             .tx
             .as_ref()
             .is_some_and(|tx| tx.send(Msg::Barrier(reply)).is_ok());
-        if !sent {
-            return Failed::default();
-        }
-        answer.recv().unwrap_or_default()
+        let answer = if sent { answer.recv().ok() } else { None };
+        answer.unwrap_or_else(|| Failed {
+            error: Some("the file channel's sync thread exited".into()),
+            pending: Vec::new(),
+        })
     }
 }
 

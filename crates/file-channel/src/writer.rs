@@ -104,6 +104,10 @@ pub struct Writer {
     pub(super) broken: bool,
     /// Syncs the groups written (with `fsyncPerTransaction`); started on the first commit.
     syncer: Option<Syncer>,
+    /// The sync thread could not be started: this writer syncs in line.
+    sync_inline: bool,
+    /// Failed commits a barrier returned to a roll, for the `fail_all` that follows.
+    carried: Failed,
 }
 
 impl Writer {
@@ -150,6 +154,8 @@ impl Writer {
             dirty: false,
             broken: false,
             syncer: None,
+            sync_inline: false,
+            carried: Failed::default(),
         };
         w.checkpoint().map_err(dirs::io_err(
             "cannot write the checkpoint in",
@@ -343,7 +349,11 @@ impl Writer {
                     self.last_sync = Instant::now();
                     return;
                 }
-                Err(job) => job,
+                Err(job) => {
+                    // The thread is gone, and with it the groups it held: rebuild from disk.
+                    let error = "the file channel's sync thread exited";
+                    return self.fail_all(job.pending, error);
+                }
             },
             None => job,
         };
@@ -356,10 +366,11 @@ impl Writer {
     /// The syncer, started if it is not running (`None` if no thread can be started: the
     /// writer then syncs in line).
     fn syncer(&mut self) -> Option<&Syncer> {
-        if self.syncer.is_none() {
+        if self.syncer.is_none() && !self.sync_inline {
             match Syncer::spawn(Arc::clone(&self.shared)) {
                 Ok(syncer) => self.syncer = Some(syncer),
                 Err(error) => {
+                    self.sync_inline = true;
                     tracing::warn!(channel = %self.shared.name, %error, "Cannot start the file channel's sync thread; syncing in line.");
                 }
             }
@@ -378,7 +389,7 @@ impl Writer {
     /// Waits for the syncer and fails what it could not sync; false if anything failed (the
     /// channel was then reopened).
     pub(super) fn settle(&mut self) -> bool {
-        let failed = self.barrier();
+        let failed = self.collect_failed();
         if failed.error.is_none() {
             return true;
         }
@@ -419,6 +430,14 @@ impl Writer {
 
     /// Seals the active file (durably) and starts the next one.
     pub(super) fn roll(&mut self) -> io::Result<()> {
+        // Let the syncer finish with the old file first: Linux reports a writeback error to
+        // one fsync of a file only, so a failure this thread's fsync saw would otherwise let
+        // the syncer's later fsync of the same file succeed over lost pages.
+        let earlier = self.barrier();
+        if let Some(error) = earlier.error.clone() {
+            self.carried = earlier;
+            return Err(io::Error::other(error));
+        }
         if self.dirty {
             self.active.handle.sync_data()?;
             self.dirty = false;
@@ -455,8 +474,17 @@ impl Writer {
     /// An append or fsync failed: nothing of the group is acknowledged, and the channel is
     /// rebuilt from disk.
     fn fail_all(&mut self, pending: Vec<Pending>, error: &str) {
-        let earlier = self.barrier();
+        let earlier = self.collect_failed();
         self.fail(earlier, pending, error);
+    }
+
+    /// The failed commits a roll carried, then those the syncer failed since, in write order.
+    fn collect_failed(&mut self) -> Failed {
+        let mut failed = std::mem::take(&mut self.carried);
+        let later = self.barrier();
+        failed.error = failed.error.or(later.error);
+        failed.pending.extend(later.pending);
+        failed
     }
 
     /// Fails the syncer's failed commits and then `pending` (written after them), reopening
