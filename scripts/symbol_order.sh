@@ -56,10 +56,10 @@ a1.sources.tail.filegroups.f1 = $WORK/in/.*\.log
 a1.sources.tail.positionFile = $WORK/taildir_position.json
 a1.sources.tail.channels = file
 
-a1.sources.web.type = http
-a1.sources.web.bind = 127.0.0.1
-a1.sources.web.port = $HTTP_PORT
 a1.sources.web.channels = mem
+a1.sources.web.type = http
+a1.sources.web.port = $HTTP_PORT
+a1.sources.web.bind = 127.0.0.1
 
 a1.channels.mem.type = memory
 a1.channels.file.type = file
