@@ -343,12 +343,18 @@ pub fn run_oracle(args: &[&str]) -> (bool, String) {
 
 /// Sends raw bytes over TCP and closes the write side; returns what the peer answered.
 pub fn tcp_send(port: u16, data: &[u8]) -> Vec<u8> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connecting");
-    s.write_all(data).expect("sending");
-    s.shutdown(std::net::Shutdown::Write).expect("half-closing");
+    try_tcp_send(port, data).expect("sending over TCP")
+}
+
+/// [`tcp_send`] for a peer that may refuse the connection (a source at its connection limit
+/// closes new ones at once, so even the half-close can fail): the error instead of a panic.
+pub fn try_tcp_send(port: u16, data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.write_all(data)?;
+    s.shutdown(std::net::Shutdown::Write)?;
     let mut answer = Vec::new();
     let _ = s.read_to_end(&mut answer);
-    answer
+    Ok(answer)
 }
 
 /// A minimal HTTP/1.1 request: returns (status, body).
