@@ -22,7 +22,6 @@ const SYMBOL_ORDER: &str = "link/symbol-order.txt";
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed={SYMBOL_ORDER}");
-    let var = |name: &str| std::env::var(name).unwrap_or_default();
     if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
@@ -36,10 +35,14 @@ fn main() {
     }
 }
 
+/// A build-script environment variable, empty when unset.
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_default()
+}
+
 /// Whether rustc links this target with its own LLD: x86_64 Linux with glibc, rustc 1.90 or
 /// newer, and no linker chosen in RUSTFLAGS (another linker may not know the options).
 fn links_with_rust_lld() -> bool {
-    let var = |name: &str| std::env::var(name).unwrap_or_default();
     if var("TARGET") != "x86_64-unknown-linux-gnu"
         || var("CARGO_ENCODED_RUSTFLAGS").contains("link")
     {

@@ -20,21 +20,16 @@ impl Writer {
     /// data files no live event and no durable checkpoint needs any more.
     pub(super) fn checkpoint(&mut self) -> io::Result<()> {
         // The queue must hold every group written before the position the checkpoint records.
-        if !self.settle() {
-            // An fsync failed: the channel was reopened (and checkpointed) from disk, or is
-            // still reopening.
-            if self.broken {
-                return Err(io::Error::other(
-                    "the channel is reopening after a failed fsync",
-                ));
-            }
-            return Ok(());
-        }
+        let settled = self.settle();
         if self.broken {
             // Still reopening: the state here is not what is on disk.
             return Err(io::Error::other(
                 "the channel is reopening after an I/O error",
             ));
+        }
+        if !settled {
+            // An fsync failed, and the reopen from disk has just written a checkpoint.
+            return Ok(());
         }
         if self.dirty {
             // The checkpoint must not point at records that are not durable yet.

@@ -80,7 +80,8 @@ impl Syncer {
         self.failing.load(Ordering::Acquire)
     }
 
-    /// Hands a job over; gives it back if the thread is gone (the caller syncs it itself).
+    /// Hands a job over; gives it back if the thread is gone (it took the jobs it held with
+    /// it, so the caller fails them all and rebuilds the channel from disk).
     pub fn submit(&self, job: Job) -> Result<(), Job> {
         let Some(tx) = &self.tx else { return Err(job) };
         match tx.send(Msg::Sync(job)) {
@@ -90,9 +91,9 @@ impl Syncer {
     }
 
     /// Waits until every job handed over is applied or failed; returns the failed ones (and
-    /// clears the failure, so that jobs after a reopen are synced again).
-    /// A thread that is gone (it panicked) took the groups it held with it: that is reported as
-    /// a failure, so that the writer rebuilds the channel from disk.
+    /// clears the failure, so that jobs after a reopen are synced again). A thread that is
+    /// gone (it panicked) took the jobs it held with it: that is reported as a failure, so that
+    /// the writer rebuilds the channel from disk.
     pub fn barrier(&self) -> Failed {
         let (reply, answer) = mpsc::channel();
         let sent = self

@@ -380,7 +380,7 @@ impl Writer {
 
     /// Waits until every group handed to the syncer is applied; returns those whose fsync
     /// failed (to be failed by the caller, which reopens the channel).
-    pub(super) fn barrier(&mut self) -> Failed {
+    fn barrier(&mut self) -> Failed {
         self.syncer
             .as_ref()
             .map_or_else(Failed::default, Syncer::barrier)
